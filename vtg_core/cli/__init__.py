@@ -1,0 +1,1 @@
+"""The ``vtg`` command line. Sub-commands import heavy modules only when they run."""
