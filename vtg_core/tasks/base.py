@@ -45,7 +45,12 @@ class Task(Protocol):
     name: str
 
     def load(self, path: str, *, video_dir: str | None = None) -> tuple[list[Sample], list[RowProblem]]:
-        """Read an annotation file; return the valid samples and one problem per rejected row."""
+        """Read an annotation file; return the valid samples and the problems of the rejected rows.
+
+        A rejected row may have several problems (one per bad field), all with the same location.
+        Tasks built on :mod:`vtg_core.data.annotations` also accept ``policy=`` and
+        ``max_invalid_fraction=`` and offer ``load_with_report`` (counts by reason).
+        """
 
     def build_messages(self, sample: Sample, *, rng: random.Random | None = None) -> list[dict[str, Any]]:
         """The chat conversation for ``sample`` (system/user turns; the video as a ``{"type": "video"}`` part)."""

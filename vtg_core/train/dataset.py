@@ -1,0 +1,99 @@
+"""A map-style dataset turning ``Sample`` records into model inputs, lazily, one at a time.
+
+Decoding happens in ``__getitem__`` (so DataLoader workers decode in parallel and memory holds
+only the batches in flight): frames via ``vtg_core.data.video.load_frames`` with the config's
+video settings, the conversation via the task's ``build_messages``, the answer via its
+``target``, then the backend's ``encode``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from ..backends.video_inputs import encode as default_encode
+from ..data.sample import Sample
+
+
+def frame_loader_from_config(video: Any, *, cache: Any = None) -> Callable[[Sample], Any]:
+    """``sample -> Frames`` with the ``video`` config section's settings (trimmed to the sample).
+
+    ``max_pixels``, when set, keeps the aspect ratio; otherwise frames are resized to
+    ``resolution``. The ``random`` strategy draws anew on every call (fresh frames per epoch).
+    """
+    from ..data.video import FrameCache, load_frames
+
+    if cache is None and getattr(getattr(video, "cache", None), "enabled", False):
+        cache = FrameCache(max_bytes=video.cache.max_bytes)
+    max_pixels = getattr(video, "max_pixels", None)
+    res = getattr(video, "resolution", None)
+    resolution = None if max_pixels or res is None else (int(res.height), int(res.width))
+
+    def load(sample: Sample) -> Any:
+        if not sample.video:
+            from ..errors import DataError
+
+            raise DataError(f"sample {sample.id!r} ({sample.source}) has no video")
+        return load_frames(
+            sample.video,
+            strategy=getattr(video, "sampling_strategy", "uniform"),
+            max_frames=video.max_frames,
+            fps=float(video.fps or 0.0),
+            resolution=resolution,
+            max_pixels=max_pixels,
+            start=sample.video_start,
+            end=sample.video_end,
+            sample_id=sample.id,
+            cache=cache,
+        )
+
+    return load
+
+
+class VideoSampleDataset(Dataset):
+    """``dataset[i]`` -> the encoded ``samples[i]`` (a dict of tensors with batch dimension 1).
+
+    ``with_answer=False`` encodes the prompt only (for generation). ``seed`` fixes each sample's
+    prompt-template draw (the same sample gets the same prompt every epoch, so a resumed run sees
+    the same data). ``frame_loader`` replaces decoding (tests, pre-decoded frames).
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        task: Any,
+        processor: Any,
+        *,
+        video: Any = None,
+        frame_loader: Callable[[Sample], Any] | None = None,
+        encode: Callable[..., dict[str, Any]] | None = None,
+        with_answer: bool = True,
+        seed: int = 0,
+    ):
+        if frame_loader is None:
+            if video is None:
+                raise ValueError("VideoSampleDataset needs the video config section or a frame_loader")
+            frame_loader = frame_loader_from_config(video)
+        self.samples = list(samples)
+        self.task = task
+        self.processor = processor
+        self.frame_loader = frame_loader
+        self.encode = encode or default_encode
+        self.with_answer = with_answer
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = self.samples[index]
+        frames = self.frame_loader(sample)
+        messages = self.task.build_messages(sample, rng=random.Random(f"{self.seed}:{sample.id}"))
+        answer = self.task.target(sample) if self.with_answer else None
+        try:
+            return self.encode(self.processor, messages, frames, answer)
+        except ValueError as exc:
+            raise ValueError(f"sample {sample.id!r} ({sample.source}): {exc}") from exc

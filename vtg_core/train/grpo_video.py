@@ -1,0 +1,391 @@
+"""Video inputs for TRL's ``GRPOTrainer``: a small subclass, :class:`VideoGRPOTrainer`.
+
+Why a subclass. TRL's GRPO trainer (checked against trl 1.16.0 with transformers 5.23) carries
+vision inputs only for *images*: it reads ``image`` / ``images`` dataset columns, runs the
+processor on them, and forwards ``pixel_values`` / ``image_grid_thw``. A video conversation passed
+through it unchanged reaches ``generate`` (the processor's chat template expands the video), but
+the scoring passes (old / reference / policy log-probabilities) get no ``pixel_values_videos`` at
+all: the ``<|video_pad|>`` tokens are then embedded as plain text and the loss is computed against
+a model that never saw the video. Nothing errors; the run is just wrong. This class makes every
+forward the trainer runs see the same video features as generation did.
+
+How video flows here:
+
+1. ``_generate_and_score_completions`` (overridden, then delegates to TRL): the generation batch
+   holds each prompt ``num_generations`` times in a row (TRL's ``RepeatSampler``). Each distinct
+   prompt is encoded once by ``encode_prompt(row)`` (frames decoded, processor run, Qwen3-VL
+   timestamps from ``video_metadata``) into an :class:`EncodedPrompt`; the repeated rows share
+   that one object, so the ids and the video tensors of a group are identical by construction.
+   Prompts longer than ``max_prompt_length`` raise instead of being truncated (cutting a video
+   prompt would cut ``<|video_pad|>`` tokens and no longer match the features).
+2. ``_tokenize_prompts`` (overridden): returns the encoded ids unpadded (TRL left-pads them) and the
+   concatenated video tensors plus per-token ``mm_token_type_ids`` as lists (TRL left-pads those
+   the same way) for ``generate``.
+3. The per-row :class:`EncodedPrompt` list is stored in the output batch under :data:`VIDEO_KEY`.
+   TRL's ``shuffle_sequence_dict`` / ``split_tensor_dict`` permute and slice list values together
+   with the tensors, so after shuffling and splitting into ``steps_per_generation`` slices each row
+   still carries its own video.
+4. ``compute_loss`` (overridden) and step 1 mark which rows are being scored;
+   ``_get_per_token_logps_and_entropies`` (overridden) cuts the batch into TRL's chunks and, for
+   each chunk, binds that chunk's ``pixel_values_videos`` / ``video_grid_thw`` (and any other
+   visual tensor of the family) and ``mm_token_type_ids`` rebuilt from the padded ``input_ids``
+   (so they can never disagree with the padding side) to the model, then calls TRL's own
+   implementation for the chunk. TRL's log-prob math (fused LM head, temperature, autocast) is
+   reused, not copied. Before every forward it checks, per row, that the number of placeholder
+   tokens equals the number of visual features; a mismatch raises.
+
+Also changed: ``<|video_pad|>`` joins TRL's ``suppress_tokens`` (TRL suppresses only the image
+token), since a sampled video placeholder in a completion would break the token/feature count.
+``log`` additionally appends the completions of each generation batch with their per-reward
+values to ``completions.jsonl`` in the output directory.
+
+Not supported (refused at construction): vLLM generation (TRL hands vLLM images only), tools /
+environments and ``rollout_func``. Mixing image columns with video rows is refused too.
+
+Version sensitivity: this relies on private TRL methods (``_generate_and_score_completions``,
+``_tokenize_prompts``, ``_get_per_token_logps_and_entropies``, ``_logs``); ``TRL_CHECKED`` lists
+the versions verified. The tests in ``tests/test_grpo.py`` fail loudly if they change shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import attrs
+import torch
+from accelerate.utils import gather_object
+from trl import GRPOConfig, GRPOTrainer
+
+from ..errors import DataError
+
+VIDEO_KEY = "vtg_video_prompts"
+"""Key of the per-row :class:`EncodedPrompt` list in the batches this trainer builds."""
+
+TRL_CHECKED = ("1.16.0",)
+"""TRL versions this extension was verified against (private methods are overridden)."""
+
+# Keys of a processor's output that are per-token (aligned with input_ids) rather than visual.
+_TEXT_KEYS = frozenset({"input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids", "labels"})
+
+
+@attrs.frozen(eq=False)
+class EncodedPrompt:
+    """One prompt ready for the policy: token ids and the visual tensors they refer to.
+
+    - ``key``: identifies the prompt (the sample id); rows with the same key share this object.
+    - ``prompt_ids``: token ids of the chat-templated prompt with the assistant turn opened,
+      placeholders already expanded, unpadded.
+    - ``visual``: visual tensors of this prompt only, each concatenable along dim 0 with other
+      prompts' (``pixel_values_videos``, ``video_grid_thw``, ``second_per_grid_ts``...).
+    - ``placeholder_id`` / ``num_placeholders``: the video placeholder token and how many of them
+      the visual features fill; checked against the ids before every forward.
+    - ``token_types``: per-token modality (0 text, 1 image, 2 video) for models that take
+      ``mm_token_type_ids`` (Qwen3-VL, Qwen2.5-VL); ``None`` for models that do not.
+    """
+
+    key: str
+    prompt_ids: tuple[int, ...] = attrs.field(converter=tuple)
+    visual: dict[str, torch.Tensor]
+    placeholder_id: int | None
+    num_placeholders: int
+    token_types: tuple[int, ...] | None = None
+
+
+def encoded_from_processor_output(key: str, batch: Any, *, placeholder_id: int | None,
+                                  num_placeholders: int | None = None,
+                                  merge_size: int | None = None) -> EncodedPrompt:
+    """Build an :class:`EncodedPrompt` from a processor's output for ONE prompt (batch of 1).
+
+    ``num_placeholders`` defaults to what ``video_grid_thw`` implies (Qwen families:
+    ``prod(t, h, w) / merge_size**2`` per video) or, failing that, to the count in the ids.
+    """
+    ids = batch["input_ids"]
+    if hasattr(ids, "tolist"):
+        ids = ids.tolist()
+    if ids and isinstance(ids[0], list):
+        if len(ids) != 1:
+            raise ValueError(f"expected the processor output of one prompt, got a batch of {len(ids)}")
+        ids = ids[0]
+    visual = {k: v for k, v in batch.items() if k not in _TEXT_KEYS and isinstance(v, torch.Tensor)}
+    if num_placeholders is None:
+        grid = visual.get("video_grid_thw")
+        if grid is not None and merge_size:
+            num_placeholders = int(grid.prod(-1).sum().item()) // (merge_size**2)
+        else:
+            num_placeholders = sum(1 for t in ids if t == placeholder_id)
+    token_types = None
+    if "mm_token_type_ids" in batch:
+        tt = batch["mm_token_type_ids"]
+        tt = tt.tolist() if hasattr(tt, "tolist") else tt
+        token_types = tuple(tt[0] if tt and isinstance(tt[0], list) else tt)
+    return EncodedPrompt(key=key, prompt_ids=ids, visual=visual, placeholder_id=placeholder_id,
+                         num_placeholders=num_placeholders, token_types=token_types)
+
+
+class _WithVisualInputs:
+    """A model stand-in whose call adds fixed keyword arguments (one chunk's visual inputs).
+
+    TRL's ``_get_per_token_logps_and_entropies`` only *calls* the model it is given, so binding
+    the video tensors here lets TRL's own log-prob code run unchanged on video rows.
+    """
+
+    def __init__(self, model: Any, extra: dict[str, Any]):
+        self._model = model
+        self._extra = extra
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._model(*args, **kwargs, **self._extra)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+def row_key(row: dict[str, Any]) -> str:
+    """The identity of a data set row's prompt: its ``sample_id`` column, else its content."""
+    if row.get("sample_id") is not None:
+        return str(row["sample_id"])
+    return json.dumps([row.get("video"), row.get("video_start"), row.get("video_end"), row.get("prompt")],
+                      sort_keys=True, default=str)
+
+
+class VideoGRPOTrainer(GRPOTrainer):
+    """``GRPOTrainer`` whose prompts carry a video (see the module docstring for the data flow).
+
+    Extra arguments:
+
+    - ``encode_prompt(row) -> EncodedPrompt``: turns a data set row (``prompt`` messages, ``video``
+      path, trim window, ...) into ids + visual tensors. Called once per distinct prompt of a
+      generation batch.
+    - ``max_prompt_length``: a longer encoded prompt raises :class:`~vtg_core.errors.DataError`
+      (``None``: no limit).
+    - ``completion_log_every``: write ``completions.jsonl`` at every ``log`` call whose global step
+      is a multiple of this (0 disables); ``completion_log_max`` caps the rows per write.
+    """
+
+    def __init__(self, *args: Any, encode_prompt: Callable[[dict[str, Any]], EncodedPrompt],
+                 max_prompt_length: int | None = None, completion_log_every: int = 1,
+                 completion_log_max: int = 64, **kwargs: Any):
+        trl_args: GRPOConfig | None = kwargs.get("args")
+        if trl_args is not None and trl_args.use_vllm:
+            raise ValueError("VideoGRPOTrainer does not support use_vllm: TRL passes only images to vLLM, "
+                             "so the video would be dropped from generation. Use transformers generation.")
+        for unsupported in ("tools", "rollout_func", "environment_factory"):
+            if kwargs.get(unsupported):
+                raise ValueError(f"VideoGRPOTrainer does not support {unsupported!r}")
+        model = kwargs.get("model", args[0] if args else None)
+        if trl_args is not None and model is not None and not isinstance(model, str):
+            _suppress_placeholders(trl_args, model.config)
+        super().__init__(*args, **kwargs)
+        self._encode_prompt = encode_prompt
+        self._max_prompt_length = max_prompt_length
+        self._pending_prompts: list[EncodedPrompt] | None = None
+        self._active_rows: Sequence[EncodedPrompt] | None = None
+        self._completion_log_every = completion_log_every
+        self._completion_log_max = completion_log_max
+        self._completion_records: list[dict[str, Any]] = []
+        # Qwen-style models need mm_token_type_ids next to video_grid_thw (M-RoPE); others reject it.
+        self._uses_token_types = "mm_token_type_ids" in getattr(self.processing_class, "model_input_names", ())
+        self.completions_path = os.path.join(self.args.output_dir, "completions.jsonl")
+
+    # ---- encoding -------------------------------------------------------------------------
+
+    def encode_rows(self, inputs: Sequence[dict[str, Any]]) -> list[EncodedPrompt]:
+        """Encode each distinct prompt of ``inputs`` once; repeated rows share the object."""
+        cache: dict[str, EncodedPrompt] = {}
+        rows = []
+        for row in inputs:
+            key = row_key(row)
+            enc = cache.get(key)
+            if enc is None:
+                enc = self._encode_prompt(row)
+                if self._max_prompt_length is not None and len(enc.prompt_ids) > self._max_prompt_length:
+                    raise DataError(
+                        f"sample {key!r}: the prompt is {len(enc.prompt_ids)} tokens with its video, over "
+                        f"rl.max_prompt_length={self._max_prompt_length}. A video prompt is not truncated "
+                        "(that would cut video tokens); sample fewer frames (video.max_frames / video.fps), "
+                        "lower video.resolution / video.max_pixels, or raise rl.max_prompt_length."
+                    )
+                cache[key] = enc
+            rows.append(enc)
+        return rows
+
+    @contextlib.contextmanager
+    def _scoring(self, rows: Sequence[EncodedPrompt] | None) -> Iterator[None]:
+        previous, self._active_rows = self._active_rows, rows
+        try:
+            yield
+        finally:
+            self._active_rows = previous
+
+    # ---- TRL overrides --------------------------------------------------------------------
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        rows = self.encode_rows(inputs)
+        self._pending_prompts = rows
+        try:
+            with self._scoring(rows):
+                output = super()._generate_and_score_completions(inputs)
+        finally:
+            self._pending_prompts = None
+        if output["prompt_ids"].size(0) != len(rows):
+            raise RuntimeError(f"TRL returned {output['prompt_ids'].size(0)} rows for {len(rows)} prompts")
+        output[VIDEO_KEY] = rows
+        self._record_completions(rows)
+        return output
+
+    def _tokenize_prompts(self, prompts: list) -> tuple[list[list[int]], None, dict[str, Any]]:
+        rows = self._pending_prompts
+        if rows is None:
+            raise RuntimeError("VideoGRPOTrainer._tokenize_prompts called outside a generation batch")
+        if len(rows) != len(prompts):
+            raise RuntimeError(f"{len(prompts)} prompts but {len(rows)} encoded video prompts")
+        fields: dict[str, Any] = {k: torch.cat([r.visual[k] for r in rows]) for k in rows[0].visual}
+        if self._uses_token_types:
+            # A list of lists: TRL left-pads it exactly like the prompt ids.
+            fields["mm_token_type_ids"] = [list(_token_types(r)) for r in rows]
+        # images=None: the video travels in ``fields``; TRL's image handling stays off.
+        return [list(r.prompt_ids) for r in rows], None, fields
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        with self._scoring(inputs.get(VIDEO_KEY)):
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
+                                           batch_size=None, compute_entropy=False, compute_aux_loss=False,
+                                           **image_kwargs):
+        rows = self._active_rows
+        if rows is None:
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **image_kwargs)
+        if any(v is not None for v in image_kwargs.values()):
+            raise ValueError("VideoGRPOTrainer: image inputs next to video prompts are not supported")
+        if len(rows) != input_ids.size(0):
+            raise RuntimeError(f"{input_ids.size(0)} sequences to score but {len(rows)} video prompts")
+        batch_size = batch_size or input_ids.size(0)
+        prompt_width = input_ids.size(1) - logits_to_keep
+        logps, entropies, aux_losses = [], [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            end = min(start + batch_size, input_ids.size(0))
+            ids = input_ids[start:end]
+            bound = _WithVisualInputs(model, self.visual_inputs(rows[start:end], ids, prompt_width))
+            lp, ent, aux = super()._get_per_token_logps_and_entropies(
+                bound, ids, attention_mask[start:end], logits_to_keep, batch_size=end - start,
+                compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss)
+            logps.append(lp)
+            if ent is not None:
+                entropies.append(ent)
+            if aux is not None:
+                aux_losses.append(aux)
+        return (torch.cat(logps), torch.cat(entropies) if compute_entropy else None,
+                torch.stack(aux_losses).mean() if compute_aux_loss else None)
+
+    def visual_inputs(self, rows: Sequence[EncodedPrompt], input_ids: torch.Tensor,
+                      prompt_width: int) -> dict[str, torch.Tensor]:
+        """The model's visual keyword arguments for ``rows`` (one per line of ``input_ids``).
+
+        Raises if a row's placeholder count differs from its features: the silent failure mode
+        this class exists to prevent (a repeated, shuffled or padded row paired with another
+        row's video, or a truncated prompt).
+        """
+        device = input_ids.device
+        for i, row in enumerate(rows):
+            if row.placeholder_id is None:
+                continue
+            found = int((input_ids[i, :prompt_width] == row.placeholder_id).sum())
+            in_completion = int((input_ids[i, prompt_width:] == row.placeholder_id).sum())
+            if found != row.num_placeholders or in_completion:
+                raise RuntimeError(
+                    f"video prompt {row.key!r}: {found} placeholder tokens in the prompt and {in_completion} in "
+                    f"the completion, but its video has {row.num_placeholders} features"
+                )
+        extra = {k: torch.cat([r.visual[k] for r in rows]).to(device) for k in rows[0].visual}
+        if self._uses_token_types:
+            types = torch.zeros_like(input_ids)
+            prompt = input_ids[:, :prompt_width]
+            cfg = self.model.config
+            for token_attr, value in (("image_token_id", 1), ("video_token_id", 2)):
+                token_id = getattr(cfg, token_attr, None)
+                if token_id is not None:
+                    types[:, :prompt_width][prompt == token_id] = value
+            extra["mm_token_type_ids"] = types
+        return extra
+
+    # ---- completion log -------------------------------------------------------------------
+
+    def _record_completions(self, rows: Sequence[EncodedPrompt]) -> None:
+        keys = gather_object([r.key for r in rows])
+        n = len(keys)
+        completions = list(self._logs["completion"])[-n:]
+        advantages = list(self._logs["advantages"])[-n:]
+        rewards = {name: list(self._logs["rewards"][name])[-n:] for name in self.reward_func_names}
+        weights = self.reward_weights.tolist()
+        for i, key in enumerate(keys):
+            per_reward = {name: _clean(rewards[name][i]) for name in self.reward_func_names}
+            total = sum(w * v for w, v in zip(weights, per_reward.values(), strict=True) if v is not None)
+            self._completion_records.append({
+                "sample_id": key,
+                "completion": _completion_text(completions[i]) if i < len(completions) else None,
+                "rewards": per_reward,
+                "reward": total,
+                "advantage": _clean(advantages[i]) if i < len(advantages) else None,
+            })
+        # Bound memory when logging is rare: keep the most recent rows only.
+        del self._completion_records[:-max(self._completion_log_max, 1) * 4]
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        super().log(logs, start_time)
+        if not self.model.training or not self._completion_records or self._completion_log_every <= 0:
+            return
+        if self.state.global_step % self._completion_log_every != 0:
+            return
+        records, self._completion_records = self._completion_records[-self._completion_log_max:], []
+        if not self.accelerator.is_main_process:
+            return
+        os.makedirs(os.path.dirname(self.completions_path) or ".", exist_ok=True)
+        with open(self.completions_path, "a", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps({"step": self.state.global_step, **rec}, ensure_ascii=False) + "\n")
+
+
+def _token_types(row: EncodedPrompt) -> tuple[int, ...]:
+    if row.token_types is not None:
+        return row.token_types
+    return tuple(2 if t == row.placeholder_id else 0 for t in row.prompt_ids)
+
+
+def _suppress_placeholders(args: GRPOConfig, config: Any) -> None:
+    """Add the image and video placeholder ids to ``generation_kwargs["suppress_tokens"]``.
+
+    TRL suppresses only ``image_token_id`` and replaces its list when the user gives one, so the
+    merged list is written back into ``args.generation_kwargs``.
+    """
+    ids = [getattr(config, a, None) for a in ("image_token_id", "video_token_id")]
+    ids = [i for i in ids if isinstance(i, int)]
+    if not ids:
+        return
+    gen = dict(args.generation_kwargs or {})
+    gen["suppress_tokens"] = sorted(set(gen.get("suppress_tokens") or []) | set(ids))
+    args.generation_kwargs = gen
+
+
+def _completion_text(completion: Any) -> str:
+    if isinstance(completion, list):  # conversational: [{"role": "assistant", "content": ...}]
+        parts = []
+        for message in completion:
+            content = message.get("content") if isinstance(message, dict) else message
+            if isinstance(content, list):
+                content = "".join(p.get("text") or "" for p in content if isinstance(p, dict))
+            parts.append(str(content or ""))
+        return "".join(parts)
+    return str(completion)
+
+
+def _clean(value: Any) -> float | None:
+    value = float(value)
+    return None if value != value else value  # NaN (reward not applicable) -> null
