@@ -7,6 +7,10 @@ Measured side by side in one run, on the same clips and the same frame indices:
    of raw decord's throughput (sum of per-clip medians).
 2. ``load_frames(..., cache=FrameCache())`` on a hit vs the same call decoding. Target: >= 20x.
 
+Under ``decoder="auto"`` a clip whose key frames decord would seek to wrongly (open GOP) is
+decoded by PyAV instead; section 3 prints that check's one-off cost per file. In section 1 the
+"decord" column stays raw decord either way.
+
 The "paired" column is the median of per-repetition ratios (each pair timed back to back), the
 figure least disturbed by other load on the machine; PASS/FAIL uses the sums of medians.
 
@@ -113,6 +117,18 @@ def bench_cache(clips: list[Path], reps: int, max_frames: int) -> float:
     return ratio
 
 
+def bench_seek_check(clips: list[Path], reps: int) -> None:
+    """The one-off cost a file pays on its first load_frames in a process (see decode.py)."""
+    from vtg_core.data.video import decode
+
+    print("\n3. one-off per file: open-GOP check (one PyAV demux pass, then cached)")
+    for path in clips:
+        times = [_time(lambda p=path: decode._keyframes_in_place(str(p))) for _ in range(reps)]
+        verdict = decode._keyframes_in_place(str(path))
+        print(f"   {path.name:28s} {statistics.median(times) * 1e3:8.2f} ms   "
+              f"decord {'used' if verdict else 'bypassed (PyAV decodes)'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=11)
@@ -123,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"clips: {', '.join(p.name for p in clips)}")
         throughput = bench_throughput(clips, args.reps, args.max_frames)
         speedup = bench_cache(clips, args.reps, args.max_frames)
+        bench_seek_check(clips, args.reps)
     ok = throughput >= THROUGHPUT_TARGET and speedup >= CACHE_TARGET
     print(f"\n{'PASS' if ok else 'FAIL'}: throughput {throughput:.2f}x, cache {speedup:.0f}x")
     return 0 if ok else 1

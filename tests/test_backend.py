@@ -24,19 +24,43 @@ from vtg_core.train.collate import VideoCollator  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # The tiny model's tensors gain nothing from intra-op threads, and on a shared 2-core machine
+    # the threads' spin-waits made training steps up to 10x slower.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 MESSAGES = [
     {"role": "system", "content": "You localize events in videos."},
-    {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "When does the red square appear?"}]},
+    {
+        "role": "user",
+        "content": [{"type": "video"}, {"type": "text", "text": "When does the red square appear?"}],
+    },
 ]
 ANSWER = "<answer>1.5 to 3.0</answer>"
 
 
-def make_frames(n: int = 4, size: int = 64, fps: float = 2.0, *, start: float = 0.0, native: float = 8.0,
-                seed: int = 0) -> Frames:
+def make_frames(
+    n: int = 4, size: int = 64, fps: float = 2.0, *, start: float = 0.0, native: float = 8.0, seed: int = 0
+) -> Frames:
     arr = np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
     ts = tuple(start + i / fps for i in range(n))
-    return Frames(array=arr, timestamps=ts, source_timestamps=ts, indices=tuple(round(t * native) for t in ts),
-                  native_fps=native, sampled_fps=fps, decoder="synthetic", path="", duration=n / fps)
+    return Frames(
+        array=arr,
+        timestamps=ts,
+        source_timestamps=ts,
+        indices=tuple(round(t * native) for t in ts),
+        native_fps=native,
+        sampled_fps=fps,
+        decoder="synthetic",
+        path="",
+        duration=n / fps,
+    )
 
 
 def tiny_config(family: str = "qwen3_vl", **training) -> VtgConfig:
@@ -168,10 +192,12 @@ def test_collator_pads_right_and_left(qwen3):
     assert right["input_ids"].shape == right["labels"].shape == (2, length)
     short = 0 if la < lb else 1
     pad = abs(la - lb)
-    assert bool((right["labels"][short, length - pad:] == IGNORE_INDEX).all())
-    assert bool((right["attention_mask"][short, length - pad:] == 0).all())
-    assert bool((right["input_ids"][short, length - pad:] == processor.tokenizer.pad_token_id).all())
-    assert torch.equal(right["pixel_values_videos"], torch.cat([a["pixel_values_videos"], b["pixel_values_videos"]]))
+    assert bool((right["labels"][short, length - pad :] == IGNORE_INDEX).all())
+    assert bool((right["attention_mask"][short, length - pad :] == 0).all())
+    assert bool((right["input_ids"][short, length - pad :] == processor.tokenizer.pad_token_id).all())
+    assert torch.equal(
+        right["pixel_values_videos"], torch.cat([a["pixel_values_videos"], b["pixel_values_videos"]])
+    )
     assert right["video_grid_thw"].shape == (2, 3)
     left = VideoCollator.for_processor(processor, padding_side="left")([a, b])
     assert bool((left["attention_mask"][:, -1] == 1).all())
@@ -225,6 +251,11 @@ def test_modules_to_save_and_vision_tower_learning_rates():
             assert all("lm_head" in n for n in names)
     merger = [p for n, p in peft_model.named_parameters() if ".merger." in n]
     assert merger and not any(p.requires_grad for p in merger)
+    # The fully trained vision tower (peft modules_to_save copies) still runs and gets gradients.
+    peft_model.train()
+    peft_model(**encode(processor, MESSAGES, make_frames(), ANSWER)).loss.backward()
+    vision = [p for n, p in peft_model.named_parameters() if ".visual.blocks.0.modules_to_save." in n]
+    assert vision and all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in vision if p.dim() > 1)
     cfg.lora.modules_to_save = ["lm_hed"]
     with pytest.raises(ConfigError, match="lm_hed"):
         TransformersBackend().prepare_for_training(*testing.tiny_qwen3_vl(), cfg)
@@ -276,9 +307,17 @@ def test_checkpoint_is_complete_and_reloads_identically(tmp_path):
     _train_a_little(model, processor, cfg)
     path = backend.save_checkpoint(model, processor, tmp_path / "ckpt", config=cfg, added_tokens=added)
     files = sorted(os.listdir(path))
-    for name in ("adapter_model.safetensors", "adapter_config.json", "processor_config.json", "tokenizer.json",
-                 "tokenizer_config.json", "chat_template.jinja", "generation_config.json", "vtg_config.yaml",
-                 "vtg_checkpoint.json"):
+    for name in (
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "processor_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "generation_config.json",
+        "vtg_config.yaml",
+        "vtg_checkpoint.json",
+    ):
         assert name in files, files
     meta = json.loads((tmp_path / "ckpt" / "vtg_checkpoint.json").read_text())
     assert meta["kind"] == "lora" and meta["family"] == "qwen3_vl" and meta["added_tokens"] == added
@@ -290,7 +329,9 @@ def test_checkpoint_is_complete_and_reloads_identically(tmp_path):
     with torch.no_grad():
         expected = model(**data).logits
     loaded, loaded_proc = backend.load_checkpoint(path)
-    assert loaded_proc.tokenizer.convert_tokens_to_ids(added) == processor.tokenizer.convert_tokens_to_ids(added)
+    assert loaded_proc.tokenizer.convert_tokens_to_ids(added) == processor.tokenizer.convert_tokens_to_ids(
+        added
+    )
     reloaded = encode(loaded_proc, MESSAGES, make_frames(), "<answer><1><4></answer>")
     assert torch.equal(reloaded["input_ids"], data["input_ids"])
     with torch.no_grad():
@@ -299,6 +340,17 @@ def test_checkpoint_is_complete_and_reloads_identically(tmp_path):
     # Saving again over it replaces it atomically.
     backend.save_checkpoint(model, processor, path, config=cfg, added_tokens=added)
     assert sorted(os.listdir(tmp_path)) == ["ckpt"]
+
+    # Merged export: a plain transformers model that needs neither peft nor vtg to load.
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    out = backend.merge_and_export(path, str(tmp_path / "merged"))
+    merged = AutoModelForImageTextToText.from_pretrained(out).eval()
+    assert AutoProcessor.from_pretrained(out).tokenizer.convert_tokens_to_ids(added[0]) == min(
+        processor.tokenizer.convert_tokens_to_ids(added)
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(merged(**reloaded).logits, expected, atol=1e-4, rtol=1e-4)
 
 
 def test_full_finetune_checkpoint(tmp_path):
@@ -330,3 +382,16 @@ def test_generate_left_pads_and_returns_new_text(qwen3):
     right_padded = VideoCollator.for_processor(processor)([short, long])
     with pytest.raises(ValueError, match="left-padded"):
         generate(model, processor, right_padded)
+
+
+def test_gradient_checkpointing_with_frozen_embeddings():
+    model, processor = testing.tiny_qwen3_vl()
+    cfg = tiny_config()
+    cfg.model.gradient_checkpointing = True
+    peft_model, _ = TransformersBackend().prepare_for_training(model, processor, cfg)
+    assert peft_model.get_base_model().is_activation_checkpointing
+    peft_model.train()
+    peft_model(**encode(processor, MESSAGES, make_frames(), ANSWER)).loss.backward()
+    # lora_B starts at zero, so on a first step only lora_B receives a non-zero gradient.
+    grads = [p.grad for n, p in peft_model.named_parameters() if "lora_B" in n]
+    assert grads and all(g is not None and bool(g.abs().sum() > 0) for g in grads)

@@ -23,6 +23,26 @@ from vtg_core.train import grpo
 G = 2  # generations per prompt
 
 
+def completion_chars(scale: float = 0.1):
+    """A test reward that separates any two different completions. The real grounding rewards give
+    a random tiny model 0 for every completion (it never writes a parseable answer), so with them
+    alone every advantage is 0 and nothing would train."""
+    from vtg_core.rewards import completion_text
+
+    def reward(prompts, completions, **kwargs):
+        return [scale * len(completion_text(c)) for c in completions]
+
+    return reward
+
+
+def reward_registry():
+    """Reward names for these tests: the real built-in rewards plus ``completion_chars``."""
+    from vtg_core.rewards import segment_overlap, temporal_iou
+
+    return {"temporal_iou": temporal_iou, "segment_overlap": segment_overlap, "completion_chars": completion_chars}
+
+
+
 def make_config(model_path: str = "tiny", **rl: object) -> VtgConfig:
     rl_options = {"num_generations": G, "temperature": 1.0, "kl_coef": 0.1, "clip_range": 0.2,
                   "max_completion_length": 6, "max_prompt_length": 512, **rl}
@@ -31,12 +51,13 @@ def make_config(model_path: str = "tiny", **rl: object) -> VtgConfig:
                           gradient_checkpointing=False),
         lora=LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"]),
         training=TrainingConfig(learning_rate=1e-2, mm_projector_lr=0.0, head_lr=0.0, per_device_train_batch_size=4,
-                                gradient_accumulation_steps=1, max_steps=1, warmup_ratio=0.0, logging_steps=1,
-                                save_steps=1000, bf16=False, seed=0),
+                                gradient_accumulation_steps=1, max_steps=1, warmup_ratio=0.0, weight_decay=0.0,
+                                logging_steps=1, save_steps=1000, bf16=False, seed=0),
         video=VideoConfig(max_frames=8, fps=2.0, resolution=ResolutionConfig(height=64, width=64)),
         rl=RLConfig(**rl_options),
         rewards=[RewardEntry(name="temporal_iou", weight=1.0),
-                 RewardEntry(name="segment_overlap", weight=0.5, options={"mode": "recall"})],
+                 RewardEntry(name="segment_overlap", weight=0.5, options={"mode": "recall"}),
+                 RewardEntry(name="completion_chars", weight=0.1)],
     )
 
 
@@ -81,8 +102,8 @@ def test_reward_entries_become_one_trl_reward_each():
     from vtg_core.tasks.temporal_grounding.task import TemporalGroundingTask
 
     config = make_config()
-    config.rewards.append(RewardEntry(name="temporal_iou", weight=2.0, options={"scale": 0.5}))
-    funcs, weights, names = grpo.build_reward_funcs(config, TemporalGroundingTask())
+    config.rewards[2] = RewardEntry(name="temporal_iou", weight=2.0, options={"scale": 0.5})
+    funcs, weights, names = grpo.build_reward_funcs(config, TemporalGroundingTask())  # the plugin registry
     assert names == ["temporal_iou", "segment_overlap", "temporal_iou_2"]
     assert weights == [1.0, 0.5, 2.0]
     assert [f.__name__ for f in funcs] == names  # TRL logs rewards/<__name__>/mean
@@ -154,23 +175,37 @@ def _policy(stack, config):
 
 @pytest.fixture(scope="module")
 def trainer(stack, samples, tmp_path_factory):
-    """A VideoGRPOTrainer (beta > 0, so TRL also computes reference log-probs) built like run_grpo does."""
+    """A VideoGRPOTrainer built like run_grpo builds it, with beta > 0 (so TRL also computes reference
+    log-probs) and 2 completions per step over 2 accumulation steps: generation batches of 4 rows
+    that TRL scores in chunks of 2, shuffles and splits in two."""
+    import torch
     from datasets import Dataset
 
+    from vtg_core.train.dataset import frame_loader_from_config
     from vtg_core.train.grpo_video import VideoGRPOTrainer
 
     config = make_config(stack["model_dir"])
+    config.training.per_device_train_batch_size = 2
+    config.training.gradient_accumulation_steps = 2
     model, processor = _policy(stack, config)
     assert processor.tokenizer.padding_side == "right"  # the opposite of what generation needs, on purpose
-    funcs, weights, _ = grpo.build_reward_funcs(config, stack["task"])
+    funcs, weights, _ = grpo.build_reward_funcs(config, stack["task"], registry=reward_registry())
     out = tmp_path_factory.mktemp("grpo_trainer")
     args = grpo.make_grpo_config(grpo.grpo_config_kwargs(config, out, reward_weights=weights))
-    return VideoGRPOTrainer(
+    trainer = VideoGRPOTrainer(
         model=model, args=args, reward_funcs=funcs, processing_class=processor,
         train_dataset=Dataset.from_list(grpo.build_rows(stack["task"], samples)),
-        encode_prompt=grpo.prompt_encoder(stack["backend"], processor, grpo.frame_loader(config)),
+        encode_prompt=grpo.prompt_encoder(stack["backend"], processor, samples, frame_loader_from_config(config.video)),
         max_prompt_length=config.rl.max_prompt_length,
     )
+    # Move the policy away from the reference (TRL's "ref" adapter is the zero-initialised copy taken
+    # above), so policy and reference log-probs differ and each must match its own direct forward.
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in trainer.model.named_parameters():
+            if "lora_B.default" in name:
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.05)
+    return trainer
 
 
 def _generation_batch(trainer):
@@ -181,11 +216,17 @@ def _generation_batch(trainer):
     return batch
 
 
+_fresh_encodings: dict = {}
+
+
 def _direct_logps(trainer, row, completion_ids, *, adapter: bool):
     """Log-probs of ``completion_ids`` from one plain forward on the unrepeated, unpadded prompt."""
     import torch
 
-    enc = trainer._encode_prompt(row)  # a fresh encoding, not the trainer's cached one
+    key = (id(trainer), row["sample_id"], row["video"])
+    if key not in _fresh_encodings:  # a fresh encoding (not the trainer's), made once per sample
+        _fresh_encodings[key] = trainer._encode_prompt(row)
+    enc = _fresh_encodings[key]
     ids = torch.tensor([list(enc.prompt_ids) + completion_ids.tolist()])
     types = torch.zeros_like(ids)
     types[ids == trainer.model.config.video_token_id] = 2
@@ -208,19 +249,26 @@ def test_grpo_step_on_video_trains_and_logs_rewards(stack, samples, tmp_path):
     model, processor = _policy(stack, config)
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     result = grpo.run_grpo(config, task=stack["task"], train_samples=samples, output_dir=tmp_path,
-                           model=model, processor=processor)
+                           model=model, processor=processor, registry=reward_registry())
 
     assert result.global_step == 1
+    # No weight decay: only a gradient moves a parameter, and LoRA's B starts at exactly 0.
     changed = [n for n, p in model.named_parameters() if n in before and not torch.equal(before[n], p.detach())]
-    assert changed and all("lora_" in n for n in changed)
-    logged = {k for entry in result.log_history for k in entry}
-    assert {"rewards/temporal_iou/mean", "rewards/segment_overlap/mean", "reward", "kl"} <= logged
-    assert result.reward_names == ("temporal_iou", "segment_overlap") and result.reward_weights == (1.0, 0.5)
+    assert any("lora_B" in n for n in changed) and all("lora_" in n for n in changed)
+    step = result.log_history[0]
+    assert step["grad_norm"] > 0
+    names = ("temporal_iou", "segment_overlap", "completion_chars")
+    assert result.reward_names == names and result.reward_weights == (1.0, 0.5, 0.1)
+    for name in names:  # TRL logs each configured reward under its own name
+        assert f"rewards/{name}/mean" in step and f"rewards/{name}/std" in step
+    assert step["rewards/temporal_iou/mean"] == 0.0  # a random model's answers do not parse: 0, not None
 
-    records = [json.loads(line) for line in open(result.completions_path, encoding="utf-8")]
+    with open(result.completions_path, encoding="utf-8") as fh:
+        records = [json.loads(line) for line in fh]
     assert len(records) == 2 * G and {r["sample_id"] for r in records} == {"short", "long"}
     for r in records:
-        assert set(r["rewards"]) == {"temporal_iou", "segment_overlap"} and isinstance(r["completion"], str)
+        assert set(r["rewards"]) == set(names) and isinstance(r["completion"], str)
+        assert r["reward"] == pytest.approx(sum(w * r["rewards"][n] for n, w in zip(names, (1.0, 0.5, 0.1), strict=True)))
         assert r["step"] == 1
     final = result.checkpoint_dir
     assert os.path.isfile(os.path.join(final, "adapter_config.json"))
@@ -265,8 +313,9 @@ def test_video_tokens_match_features_in_every_repeated_row(trainer):
 
 @pytest.mark.torch
 def test_left_padded_scoring_matches_a_direct_forward_on_the_unrepeated_sample(trainer, monkeypatch):
-    """Reference log-probs (generation batch, unshuffled) and policy log-probs (after TRL's shuffle
-    and split, in compute_loss) equal a plain forward on each sample alone, unpadded."""
+    """Reference log-probs (computed on the unshuffled generation batch, in chunks) and policy
+    log-probs (after TRL's shuffle and split, in compute_loss) of every row equal a plain forward
+    on that sample alone, unpadded, with the same completion."""
     import torch
 
     from vtg_core.train.grpo_video import VIDEO_KEY
@@ -281,7 +330,9 @@ def test_left_padded_scoring_matches_a_direct_forward_on_the_unrepeated_sample(t
 
     monkeypatch.setattr(trainer.model, "generate", spy_generate)
     trainer._step, trainer._buffered_inputs = 0, None
-    inputs = trainer._prepare_inputs(batch)  # generate + score, TRL's shuffle, first (only) slice
+    trainer._prepare_inputs(batch)  # generate + score, then TRL's shuffle and split into 2 slices
+    slices = trainer._buffered_inputs
+    assert len(slices) == 2 and all(len(s[VIDEO_KEY]) == 2 for s in slices)
 
     # Generation got left-padded prompts whose modality types sit exactly on the video tokens.
     ids, types = seen_generate["input_ids"], seen_generate["mm_token_type_ids"]
@@ -290,10 +341,6 @@ def test_left_padded_scoring_matches_a_direct_forward_on_the_unrepeated_sample(t
     mask = seen_generate["attention_mask"]
     assert bool((mask[:, -1] == 1).all()) and bool((mask == 0).any())  # left padding, and some padding
     assert bool((mask.cummax(1).values == mask).all())
-
-    prompt_mask = inputs["prompt_mask"]
-    assert bool((prompt_mask[:, -1] == 1).all()) and bool((prompt_mask == 0).any())
-    by_id = {row["sample_id"]: row for row in batch}
 
     captured = []
     original = trainer._get_per_token_logps_and_entropies
@@ -304,26 +351,34 @@ def test_left_padded_scoring_matches_a_direct_forward_on_the_unrepeated_sample(t
         return result
 
     monkeypatch.setattr(trainer, "_get_per_token_logps_and_entropies", spy)
-    monkeypatch.setattr(trainer, "current_gradient_accumulation_steps", 1, raising=False)  # set by train()
-    trainer.compute_loss(trainer.model, inputs)
-    policy_logps = captured[-1]
-
-    for i, enc in enumerate(inputs[VIDEO_KEY]):
-        keep = inputs["completion_mask"][i].bool()
-        completion = inputs["completion_ids"][i][keep]
-        direct = _direct_logps(trainer, by_id[enc.key], completion, adapter=True)
-        torch.testing.assert_close(policy_logps[i][keep], direct, atol=1e-4, rtol=1e-4)
-        ref = _direct_logps(trainer, by_id[enc.key], completion, adapter=False)
-        torch.testing.assert_close(inputs["ref_per_token_logps"][i][keep], ref, atol=1e-4, rtol=1e-4)
+    monkeypatch.setattr(trainer, "current_gradient_accumulation_steps", 2, raising=False)  # set by train()
+    by_id = {row["sample_id"]: row for row in batch}
+    padded_rows = 0
+    for inputs in slices:
+        prompt_mask = inputs["prompt_mask"]
+        assert bool((prompt_mask[:, -1] == 1).all()) and bool((prompt_mask.cummax(1).values == prompt_mask).all())
+        trainer.compute_loss(trainer.model, inputs)
+        policy_logps = captured[-1]
+        for i, enc in enumerate(inputs[VIDEO_KEY]):
+            padded_rows += int(bool((prompt_mask[i] == 0).any()))
+            keep = inputs["completion_mask"][i].bool()
+            completion = inputs["completion_ids"][i][keep]
+            direct = _direct_logps(trainer, by_id[enc.key], completion, adapter=True)
+            torch.testing.assert_close(policy_logps[i][keep], direct, atol=1e-4, rtol=1e-4)
+            ref = _direct_logps(trainer, by_id[enc.key], completion, adapter=False)
+            torch.testing.assert_close(inputs["ref_per_token_logps"][i][keep], ref, atol=1e-4, rtol=1e-4)
+            assert (direct - ref).abs().max() > 1e-4  # policy and reference really differ here
+    assert padded_rows == G  # the short sample's rows, wherever the shuffle put them
 
     # The check is sensitive to the video: the same completion scored with the other clip differs.
+    inputs = slices[0]
     enc = inputs[VIDEO_KEY][0]
     other = next(k for k in by_id if k != enc.key)
     keep = inputs["completion_mask"][0].bool()
     completion = inputs["completion_ids"][0][keep]
     wrong_row = {**by_id[enc.key], "video": by_id[other]["video"], "sample_id": other}
     mismatched = _direct_logps(trainer, wrong_row, completion, adapter=True)
-    assert (mismatched - policy_logps[0][keep]).abs().max() > 1e-3
+    assert (mismatched - _direct_logps(trainer, by_id[enc.key], completion, adapter=True)).abs().max() > 1e-3
 
 
 @pytest.mark.torch
@@ -340,7 +395,7 @@ def test_grpo_starts_from_an_sft_lora_checkpoint(stack, samples, tmp_path):
 
     config.training.learning_rate = 1e-3
     result = grpo.run_grpo(config, task=stack["task"], train_samples=samples, output_dir=tmp_path / "rl",
-                           sft_checkpoint=sft_dir)
+                           sft_checkpoint=sft_dir, registry=reward_registry())
     assert result.global_step == 1 and result.checkpoint_dir
 
     from safetensors.torch import load_file
@@ -355,3 +410,26 @@ def test_grpo_starts_from_an_sft_lora_checkpoint(stack, samples, tmp_path):
     # model.name_or_path pointing at a checkpoint directory means the same as sft_checkpoint.
     config.model.name_or_path = sft_dir
     assert grpo._checkpoint_dir(config, None) == sft_dir
+
+
+@pytest.mark.torch
+def test_full_finetune_keeps_a_copy_of_the_starting_policy_as_reference(stack, samples, tmp_path):
+    """Without LoRA, TRL would reload the reference from ``name_or_path``: absent for a model built in
+    memory, and stale once tokens are added. The trainer copies the starting policy instead."""
+    import torch
+
+    from vtg_core.testing import tiny_qwen3_vl
+
+    config = make_config("in-memory")
+    config.lora.enabled = False
+    model, processor = tiny_qwen3_vl()
+    model.name_or_path = model.config._name_or_path = ""  # nothing to reload from
+    result = grpo.run_grpo(config, task=stack["task"], train_samples=samples, output_dir=tmp_path,
+                           model=model, processor=processor, registry=reward_registry())
+    ref = result.trainer.ref_model
+    policy = result.trainer.model
+    assert ref is not None and ref is not policy
+    name = "model.language_model.layers.0.self_attn.q_proj.weight"
+    trained, reference = policy.get_parameter(name), ref.get_parameter(name)
+    assert not torch.equal(trained, reference) and not reference.requires_grad
+    assert os.path.isfile(os.path.join(result.checkpoint_dir, "model.safetensors"))

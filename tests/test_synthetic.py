@@ -135,6 +135,18 @@ def test_same_seed_same_bytes_other_seed_other_data(dataset, tmp_path):
     assert _rows(a["train"]) == _rows(out["train"])[:4]
 
 
+def test_max_distractors_zero_leaves_the_target_alone(tmp_path):
+    out = make_grounding_dataset(tmp_path, num_train=3, num_val=0, seed=1, max_distractors=0)
+    for row in _rows(out["train"]):
+        frames = load_frames(Path(out["video_dir"]) / row["video"], max_frames=None)
+        off_background = np.abs(frames.array.astype(int) - np.asarray(BACKGROUND)).max(axis=-1) > 30
+        start, end = row["timestamp"]
+        for t, busy in zip(frames.timestamps, off_background.any(axis=(1, 2)), strict=True):
+            assert busy == (start <= t < end), (row, t)
+    with pytest.raises(ValueError, match="max_distractors"):
+        make_grounding_dataset(tmp_path / "x", num_train=1, num_val=0, max_distractors=3)
+
+
 def test_damaged_files_are_what_they_say(tmp_path):
     files = make_damaged_files(tmp_path)
     assert set(files) == {"source", "empty", "not_video", "truncated", "no_index", "missing"}

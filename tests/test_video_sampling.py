@@ -74,6 +74,14 @@ def test_keyframe_prefers_key_frames_inside_each_run():
     assert sample_indices(TS, strategy="keyframe", max_frames=2, key_indices=[0]) == [0, 75]
 
 
+def test_keyframe_picks_never_repeat_when_runs_are_uneven():
+    # 10 frames in 8 runs: runs are 1 or 2 frames long; a run without a key frame takes its own
+    # middle frame, never the next run's key frame (regression: h265_video.mp4)
+    ts = [i / 10 for i in range(10)]
+    idx = sample_indices(ts, strategy="keyframe", max_frames=8, key_indices=[0, 2, 4, 6, 8])
+    assert idx == sorted(set(idx)) and len(idx) == 8
+
+
 def test_keyframe_without_key_info_falls_back_to_uniform_with_a_note(caplog, monkeypatch):
     monkeypatch.setattr(sampling_mod, "_noted_keyframe_fallback", False)
     with caplog.at_level(logging.INFO, logger=sampling_mod.__name__):
@@ -122,15 +130,17 @@ def test_bad_arguments_raise_value_error():
 @given(n=st.integers(1, 400), rate=st.sampled_from([8.0, 25.0, 29.97, 60.0]),
        strategy=st.sampled_from(["uniform", "random", "keyframe"]),
        max_frames=st.one_of(st.none(), st.integers(1, 64)), fps=st.sampled_from([0.0, 0.5, 2.0, 100.0]),
-       trim=st.tuples(st.floats(0, 1), st.floats(0, 1)), seed=st.integers(0, 5))
-def test_indices_are_sorted_unique_inside_the_window(n, rate, strategy, max_frames, fps, trim, seed):
+       trim=st.tuples(st.floats(0, 1), st.floats(0, 1)), seed=st.integers(0, 5),
+       key_step=st.integers(1, 12))
+def test_indices_are_sorted_unique_inside_the_window(n, rate, strategy, max_frames, fps, trim, seed,
+                                                     key_step):
     ts = [i / rate for i in range(n)]
     duration = n / rate
     a, b = sorted(trim)
     start, end = a * duration, max(b * duration, a * duration + 1e-3)
     if start >= duration:
         return
-    keys = list(range(0, n, 7))
+    keys = list(range(0, n, key_step))
     idx = sample_indices(ts, strategy=strategy, max_frames=max_frames, fps=fps, start=start,
                          end=end, seed=seed, duration=duration, key_indices=keys)
     assert idx == sorted(set(idx)) and idx

@@ -18,6 +18,8 @@ from typing import Any
 
 __all__ = [
     "FAMILIES",
+    "fresh_plugin_manager",
+    "fresh_registry",
     "QWEN_CHAT_TEMPLATE",
     "save_tiny_model",
     "tiny_model",
@@ -207,6 +209,7 @@ def _build_qwen3_vl(seed: int) -> tuple[Any, Any]:
                 "mrope_interleaved": True,
             },
             "pad_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
         },
         vision_config={
             "depth": 1,
@@ -362,6 +365,8 @@ def _build_internvl(seed: int) -> tuple[Any, Any]:
             "num_key_value_heads": 2,
             "max_position_embeddings": 4096,
             "pad_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "bos_token_id": None,
             "tie_word_embeddings": False,
         },
         image_token_id=ids["<IMG_CONTEXT>"],
@@ -463,7 +468,29 @@ _tmp_holders: list[tempfile.TemporaryDirectory] = []
 
 
 # ---------------------------------------------------------------------------------------------
-# fresh_plugin_manager()
-# TODO(lead): add ``fresh_plugin_manager()`` here once ``vtg_core/plugins.py`` lands: a plugin
-# manager with only the built-in plugins (plus any passed in), no entry points, for tests.
+# Plugins: a registry with only the built-ins and the plugins a test names.
 # ---------------------------------------------------------------------------------------------
+
+
+def fresh_registry(
+    *plugins: tuple[str, Any], entry_points: bool = False, install: bool = True, strict: bool = True
+) -> Any:
+    """A :class:`vtg_core.plugins.Registry` of the built-ins plus ``plugins``, as ``(name, module)`` pairs.
+
+    Installed entry points are left out unless ``entry_points=True``, so a test sees the same
+    plugins on every machine. ``install=True`` makes it the process-wide registry (what
+    ``vtg train`` and the reward lookups use) until the next call or
+    ``vtg_core.plugins.set_registry(None)``. ``strict`` (default on in tests) turns any plugin
+    error into an exception instead of a warning.
+    """
+    from .plugins import build_registry, set_registry
+
+    registry = build_registry(entry_points=entry_points, extra=plugins, strict=strict, environ={})
+    if install:
+        set_registry(registry)
+    return registry
+
+
+def fresh_plugin_manager(*plugins: tuple[str, Any], entry_points: bool = False) -> Any:
+    """The pluggy manager of :func:`fresh_registry` (for calling hooks directly)."""
+    return fresh_registry(*plugins, entry_points=entry_points).pm

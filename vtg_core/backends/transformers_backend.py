@@ -103,8 +103,9 @@ class TransformersBackend:
         return family_of(model)
 
     # -- training setup --------------------------------------------------------------------------
-    def prepare_for_training(self, model: Any, processor: Any, config: Any, *,
-                             extra_tokens: Sequence[str] | None = None) -> tuple[Any, list[str]]:
+    def prepare_for_training(
+        self, model: Any, processor: Any, config: Any, *, extra_tokens: Sequence[str] | None = None
+    ) -> tuple[Any, list[str]]:
         """Add tokens, freeze / LoRA-wrap per config, enable gradient checkpointing.
 
         ``extra_tokens`` are the task's new vocabulary tokens (``task.extra_tokens``); without them
@@ -120,7 +121,9 @@ class TransformersBackend:
             tokens = temporal_token_strings(temporal.num_bins)
         new_ids: list[int] = []
         if tokens:
-            init = getattr(temporal, "embedding_init_strategy", "sinusoidal") if temporal is not None else "mean"
+            init = (
+                getattr(temporal, "embedding_init_strategy", "sinusoidal") if temporal is not None else "mean"
+            )
             new_ids = _lora.add_tokens(model, processor, tokens, init=init)
         added = tokens
         training = config.training

@@ -100,14 +100,17 @@ def _encoder() -> str:
 
 def render_frame(events: Sequence[Event], t: float, *, size: tuple[int, int],
                  background: tuple[int, int, int] = BACKGROUND,
-                 _masks: dict | None = None) -> np.ndarray:
-    """The RGB frame (H x W x 3 uint8) shown at time ``t``: later events draw on top."""
+                 masks: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """The RGB frame (H x W x 3 uint8) shown at time ``t``: later events draw on top.
+
+    ``masks`` are the events' precomputed :meth:`Event.mask` (a clip reuses them every frame).
+    """
     h, w = size
     frame = np.empty((h, w, 3), dtype=np.uint8)
     frame[:] = background
     for i, event in enumerate(events):
         if event.visible_at(t):
-            mask = _masks[i] if _masks is not None else event.mask(h, w)
+            mask = masks[i] if masks is not None else event.mask(h, w)
             frame[mask] = COLORS[event.color]
     return frame
 
@@ -131,7 +134,7 @@ def make_clip(path: str | os.PathLike, *, duration: float, fps: int = 8,
     num_frames = max(1, round(duration * fps))
     tint = random.Random(seed).randint(-8, 8)
     background = tuple(int(c + tint) for c in BACKGROUND)
-    masks = {i: e.mask(h, w) for i, e in enumerate(events)}
+    masks = [e.mask(h, w) for e in events]
     path.parent.mkdir(parents=True, exist_ok=True)
     codec = _encoder()
     container = av.open(str(path), "w", options={"movflags": "+faststart"} if faststart else {})
@@ -150,7 +153,7 @@ def make_clip(path: str | os.PathLike, *, duration: float, fps: int = 8,
             stream.options = {"threads": "1"}
         time_base = Fraction(1, 1) / Fraction(fps).limit_denominator(1001)
         for k in range(num_frames):
-            rgb = render_frame(events, k / fps, size=size, background=background, _masks=masks)
+            rgb = render_frame(events, k / fps, size=size, background=background, masks=masks)
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts, frame.time_base = k, time_base
             for packet in stream.encode(frame):
@@ -172,7 +175,7 @@ def _segment(rng: random.Random, num_frames: int, fps: int) -> tuple[int, int]:
 
 
 def _clip_rows(split: str, i: int, seed: int, duration_range: tuple[float, float], fps: int,
-               size: tuple[int, int]) -> tuple[dict, list[Event], float, int]:
+               size: tuple[int, int], max_distractors: int = 2) -> tuple[dict, list[Event], float, int]:
     rng = random.Random(f"vtg-synthetic:{seed}:{split}:{i}")
     num_frames = max(2 * fps, round(rng.uniform(*duration_range) * fps))
     duration = num_frames / fps
@@ -182,7 +185,7 @@ def _clip_rows(split: str, i: int, seed: int, duration_range: tuple[float, float
     colors = rng.sample([c for c in COLORS if c != "white"], 3)
     cells = rng.sample(_GRID, 3)
     events = []
-    for j in range(rng.randint(1, 3)):  # the target, then up to two distractors
+    for j in range(rng.randint(1, 1 + max_distractors)):  # the target, then its distractors
         shape, color = shapes[j], colors[j]
         a, b = _segment(rng, num_frames, fps)
         events.append(Event(shape=shape, color=color, start=a / fps, end=b / fps,
@@ -201,14 +204,18 @@ def _clip_rows(split: str, i: int, seed: int, duration_range: tuple[float, float
 
 def make_grounding_dataset(out_dir: str | os.PathLike, *, num_train: int = 48, num_val: int = 12,
                            seed: int = 0, duration_range: tuple[float, float] = (4, 12),
-                           fps: int = 8, size: tuple[int, int] = (64, 64)) -> dict[str, str]:
+                           fps: int = 8, size: tuple[int, int] = (64, 64),
+                           max_distractors: int = 2) -> dict[str, str]:
     """Write clips and ``train.jsonl`` / ``val.jsonl`` under ``out_dir``.
 
     Returns ``{"train": ..., "val": ..., "video_dir": ..., "root": ...}`` (paths as strings).
     Rows name their clip relative to ``video_dir``. Each clip has one target shape (asked about)
     and up to two distractors of other shapes and other colours; every event starts and ends on
     a frame boundary, so ``timestamp`` is exact. About 60 clips take well under two seconds.
+    ``max_distractors`` (0 to 2) caps the distractors per clip; 0 leaves the target alone on screen.
     """
+    if not 0 <= max_distractors <= 2:
+        raise ValueError(f"max_distractors must be 0, 1 or 2, got {max_distractors}")
     if duration_range[0] <= 0 or duration_range[1] < duration_range[0]:
         raise ValueError(f"duration_range must be (low, high) with 0 < low <= high, got {duration_range}")
     root = Path(out_dir)
@@ -218,7 +225,8 @@ def make_grounding_dataset(out_dir: str | os.PathLike, *, num_train: int = 48, n
     for split, count in (("train", num_train), ("val", num_val)):
         rows = []
         for i in range(count):
-            row, events, duration, clip_seed = _clip_rows(split, i, seed, duration_range, fps, size)
+            row, events, duration, clip_seed = _clip_rows(split, i, seed, duration_range, fps, size,
+                                                          max_distractors)
             make_clip(video_dir / row["video"], duration=duration, fps=fps, size=size,
                       events=events, seed=clip_seed)
             rows.append(row)

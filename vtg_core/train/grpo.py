@@ -29,7 +29,9 @@ vtg                           TRL
 ``training.*``                the ``TrainingArguments`` of the same names;
                               ``per_device_train_batch_size`` counts *completions* (TRL's
                               meaning), so batch x accumulation x GPUs must divide by G.
-``model.gradient_checkpointing``  ``gradient_checkpointing`` (non-reentrant)
+``model.gradient_checkpointing``  ``activation_checkpointing`` (non-reentrant; the old
+                              ``gradient_checkpointing`` name on transformers that lack it)
+``deepspeed``                 ``deepspeed`` (resolved like SFT's)
 ============================  =================================================================
 
 Per-part learning rates (``mm_projector_lr``, ``vision_tower_lr``, ``head_lr``) are applied as in
@@ -50,7 +52,6 @@ the final checkpoint in ``final/`` (adapter, processor, generation config, ``vtg
 from __future__ import annotations
 
 import logging
-import math
 import os
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -92,6 +93,11 @@ class GrpoResult:
     completions_path: str | None
     trainer: Any = attrs.field(default=None, repr=False, eq=False)
 
+    @property
+    def checkpoint(self) -> str | None:
+        """The final checkpoint, under the name :class:`~vtg_core.train.sft.SFTResult` uses."""
+        return self.checkpoint_dir
+
 
 # ---- pure-Python mapping (no torch) ---------------------------------------------------------
 
@@ -119,11 +125,12 @@ def grpo_config_kwargs(config: Any, output_dir: str | os.PathLike[str], *,
             "In GRPO the batch size counts completions, so each prompt's group must fit in one step; "
             f"e.g. set training.per_device_train_batch_size to {rl.num_generations}."
         )
-    bf16, fp16 = bool(training.bf16), bool(training.fp16)
-    if (bf16 or fp16) and not _has_accelerator():
-        # Mixed precision needs a GPU; the backend loads float32 on a CPU, so train in float32.
-        log.info("no GPU: training.bf16/fp16 ignored, training in float32")
-        bf16 = fp16 = False
+    # Mixed precision needs a GPU (the backend loads float32 on a CPU): the same rule as SFT's.
+    cuda = _has_accelerator()
+    bf16 = bool(training.bf16) and cuda and _bf16_supported()
+    fp16 = bool(training.fp16) and cuda
+    if (training.bf16 and not bf16) or (training.fp16 and not fp16):
+        log.info("mixed precision (training.bf16/fp16) needs a CUDA GPU with support for it: training in float32")
     report_to = training.report_to
     kwargs: dict[str, Any] = {
         "output_dir": os.fspath(output_dir),
@@ -164,7 +171,9 @@ def grpo_config_kwargs(config: Any, output_dir: str | os.PathLike[str], *,
     if reward_weights is not None:
         kwargs["reward_weights"] = [float(w) for w in reward_weights]
     if getattr(config, "deepspeed", None):
-        kwargs["deepspeed"] = config.deepspeed
+        from ..config import resolve_deepspeed_config
+
+        kwargs["deepspeed"] = str(resolve_deepspeed_config(config.deepspeed))
     return kwargs
 
 
@@ -266,6 +275,12 @@ def _has_accelerator() -> bool:
     except ImportError:  # pragma: no cover - run_grpo needs torch anyway
         return False
     return bool(torch.cuda.is_available())
+
+
+def _bf16_supported() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_bf16_supported())
 
 
 # ---- building the pieces (torch) ------------------------------------------------------------
@@ -521,10 +536,3 @@ def _vtg_files_callback(processor: Any, config: Any, added_tokens: list[str]) ->
                                 added_tokens=added_tokens)
 
     return VtgFiles()
-
-
-def steps_per_epoch(num_samples: int, config: Any, world_size: int = 1) -> int:
-    """Optimizer steps per epoch: each prompt yields ``num_generations`` completions."""
-    completions = num_samples * config.rl.num_generations
-    per_step = config.train_batch_size * config.training.gradient_accumulation_steps * world_size
-    return max(1, math.ceil(completions / per_step))

@@ -1,57 +1,62 @@
 """Video inputs for TRL's ``GRPOTrainer``: a small subclass, :class:`VideoGRPOTrainer`.
 
-Why a subclass. TRL's GRPO trainer (checked against trl 1.16.0 with transformers 5.23) carries
-vision inputs only for *images*: it reads ``image`` / ``images`` dataset columns, runs the
-processor on them, and forwards ``pixel_values`` / ``image_grid_thw``. A video conversation passed
-through it unchanged reaches ``generate`` (the processor's chat template expands the video), but
-the scoring passes (old / reference / policy log-probabilities) get no ``pixel_values_videos`` at
-all: the ``<|video_pad|>`` tokens are then embedded as plain text and the loss is computed against
-a model that never saw the video. Nothing errors; the run is just wrong. This class makes every
-forward the trainer runs see the same video features as generation did.
+Why a subclass. TRL's GRPO trainer (checked against trl 1.16.0 with transformers 5.23, see
+:data:`TRL_CHECKED`) carries vision inputs only for *images*: it reads ``image`` / ``images``
+columns, runs the processor on them and forwards ``pixel_values`` / ``image_grid_thw``. A video
+reaches ``generate`` at best (through ``apply_chat_template``, which in transformers 5.23 needs
+torchcodec to load a path); the scoring passes (old, reference and policy log-probabilities) get
+no ``pixel_values_videos`` at all. The ``<|video_pad|>`` tokens are then embedded as text and the
+loss is computed for a model that never saw the video, and nothing errors (verified: one step
+trains "fine"). This class makes every forward the trainer runs see the video generation saw.
 
-How video flows here:
+How video flows (one generation batch):
 
-1. ``_generate_and_score_completions`` (overridden, then delegates to TRL): the generation batch
-   holds each prompt ``num_generations`` times in a row (TRL's ``RepeatSampler``). Each distinct
-   prompt is encoded once by ``encode_prompt(row)`` (frames decoded, processor run, Qwen3-VL
-   timestamps from ``video_metadata``) into an :class:`EncodedPrompt`; the repeated rows share
-   that one object, so the ids and the video tensors of a group are identical by construction.
-   Prompts longer than ``max_prompt_length`` raise instead of being truncated (cutting a video
-   prompt would cut ``<|video_pad|>`` tokens and no longer match the features).
-2. ``_tokenize_prompts`` (overridden): returns the encoded ids unpadded (TRL left-pads them) and the
-   concatenated video tensors plus per-token ``mm_token_type_ids`` as lists (TRL left-pads those
-   the same way) for ``generate``.
-3. The per-row :class:`EncodedPrompt` list is stored in the output batch under :data:`VIDEO_KEY`.
+1. The dataloader yields each data-set row ``num_generations`` times in a row (TRL's
+   ``RepeatSampler``). :meth:`VideoGRPOTrainer._generate_and_score_completions` encodes each
+   distinct prompt once with ``encode_prompt(row)`` (frames decoded, the backend's ``encode``:
+   chat template, placeholder expansion, Qwen3-VL ``video_metadata`` timestamps, Qwen2.5-VL
+   ``second_per_grid_ts``) into an :class:`EncodedPrompt`. The repeated rows share that object, so
+   a group's ids and video tensors are identical by construction (and decoded once, not G times).
+2. TRL's own ``_generate_and_score_completions`` runs; it calls ``_tokenize_prompts``, which
+   returns the encoded ids unpadded (TRL left-pads them itself, whatever the tokenizer's
+   ``padding_side``), the concatenated visual tensors, and ``mm_token_type_ids`` as lists, which
+   TRL left-pads exactly like the ids before ``generate``.
+3. The per-row list of :class:`EncodedPrompt` is stored in the batch under :data:`VIDEO_KEY`.
    TRL's ``shuffle_sequence_dict`` / ``split_tensor_dict`` permute and slice list values together
    with the tensors, so after shuffling and splitting into ``steps_per_generation`` slices each row
    still carries its own video.
-4. ``compute_loss`` (overridden) and step 1 mark which rows are being scored;
-   ``_get_per_token_logps_and_entropies`` (overridden) cuts the batch into TRL's chunks and, for
-   each chunk, binds that chunk's ``pixel_values_videos`` / ``video_grid_thw`` (and any other
-   visual tensor of the family) and ``mm_token_type_ids`` rebuilt from the padded ``input_ids``
-   (so they can never disagree with the padding side) to the model, then calls TRL's own
-   implementation for the chunk. TRL's log-prob math (fused LM head, temperature, autocast) is
-   reused, not copied. Before every forward it checks, per row, that the number of placeholder
-   tokens equals the number of visual features; a mismatch raises.
+4. Scoring: the rows being scored are set around TRL's calls (``compute_loss``, and step 2 for the
+   old / reference log-probs). ``_get_per_token_logps_and_entropies`` cuts the batch into TRL's
+   chunks and, per chunk, binds that chunk's visual tensors and an ``mm_token_type_ids`` rebuilt
+   from the padded ids to the model, then runs TRL's own implementation (fused LM head,
+   temperature, autocast are TRL's, not copied). Before each forward it checks, per row, that the
+   placeholder tokens in the ids equal the row's visual features; a mismatch raises.
 
-Also changed: ``<|video_pad|>`` joins TRL's ``suppress_tokens`` (TRL suppresses only the image
-token), since a sampled video placeholder in a completion would break the token/feature count.
-``log`` additionally appends the completions of each generation batch with their per-reward
-values to ``completions.jsonl`` in the output directory.
+Overridden TRL methods and why:
 
-Not supported (refused at construction): vLLM generation (TRL hands vLLM images only), tools /
-environments and ``rollout_func``. Mixing image columns with video rows is refused too.
+- ``__init__``: adds the video placeholder to ``suppress_tokens`` (TRL suppresses only the image
+  token; a sampled ``<|video_pad|>`` would have no features); for full fine-tuning with
+  ``beta > 0`` uses a copy of the starting policy as the reference instead of TRL reloading it
+  from ``name_or_path`` (which misses added tokens and fails for a model built in memory).
+- ``create_optimizer``: the backend's per-part parameter groups, as SFT uses.
+- ``_generate_and_score_completions``, ``_tokenize_prompts``, ``compute_loss``,
+  ``_get_per_token_logps_and_entropies``: the video plumbing above.
+- ``log``: also appends each generation batch's completions with every reward to
+  ``completions.jsonl`` (TRL's own table needs pandas/parquet or wandb and has no sample ids).
 
-Version sensitivity: this relies on private TRL methods (``_generate_and_score_completions``,
-``_tokenize_prompts``, ``_get_per_token_logps_and_entropies``, ``_logs``); ``TRL_CHECKED`` lists
-the versions verified. The tests in ``tests/test_grpo.py`` fail loudly if they change shape.
+Not supported (refused at construction): vLLM generation (TRL hands vLLM images only), tools,
+environments, ``rollout_func``; image inputs next to video prompts. These are private TRL methods;
+a TRL release outside :data:`TRL_CHECKED` triggers a warning, and ``tests/test_grpo.py`` checks
+the token/feature counts and compares trainer log-probs with a direct forward pass.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -65,8 +70,8 @@ from ..errors import DataError
 VIDEO_KEY = "vtg_video_prompts"
 """Key of the per-row :class:`EncodedPrompt` list in the batches this trainer builds."""
 
-TRL_CHECKED = ("1.16.0",)
-"""TRL versions this extension was verified against (private methods are overridden)."""
+TRL_CHECKED = ("1.16",)
+"""TRL release lines (major.minor) this extension was verified against (private methods are overridden)."""
 
 # Keys of a processor's output that are per-token (aligned with input_ids) rather than visual.
 _TEXT_KEYS = frozenset({"input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids", "labels"})
@@ -168,7 +173,9 @@ class VideoGRPOTrainer(GRPOTrainer):
 
     def __init__(self, *args: Any, encode_prompt: Callable[[dict[str, Any]], EncodedPrompt],
                  max_prompt_length: int | None = None, completion_log_every: int = 1,
-                 completion_log_max: int = 64, **kwargs: Any):
+                 completion_log_max: int = 64, param_groups_fn: Callable[[Any], list[dict[str, Any]]] | None = None,
+                 **kwargs: Any):
+        _check_trl_version()
         trl_args: GRPOConfig | None = kwargs.get("args")
         if trl_args is not None and trl_args.use_vllm:
             raise ValueError("VideoGRPOTrainer does not support use_vllm: TRL passes only images to vLLM, "
@@ -177,11 +184,26 @@ class VideoGRPOTrainer(GRPOTrainer):
             if kwargs.get(unsupported):
                 raise ValueError(f"VideoGRPOTrainer does not support {unsupported!r}")
         model = kwargs.get("model", args[0] if args else None)
-        if trl_args is not None and model is not None and not isinstance(model, str):
-            _suppress_placeholders(trl_args, model.config)
-        super().__init__(*args, **kwargs)
+        # Full fine-tuning with a KL term: TRL would reload the reference from the model's
+        # name_or_path, which misses tokens added since (and fails for a model built in memory).
+        # The starting policy itself is the reference, so copy it instead (see _install_reference).
+        reference = None
+        if (trl_args is not None and trl_args.beta != 0.0 and model is not None and not isinstance(model, str)
+                and not hasattr(model, "peft_config") and not trl_args.cast_lm_head_to_fp32
+                and not trl_args.sync_ref_model):
+            reference = copy.deepcopy(model).eval().requires_grad_(False)
+            beta, trl_args.beta = trl_args.beta, 0.0
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            if reference is not None:
+                trl_args.beta = beta
+        if reference is not None:
+            self._install_reference(reference, beta)
+        self._suppress_placeholders()
         self._encode_prompt = encode_prompt
         self._max_prompt_length = max_prompt_length
+        self._param_groups_fn = param_groups_fn
         self._pending_prompts: list[EncodedPrompt] | None = None
         self._active_rows: Sequence[EncodedPrompt] | None = None
         self._completion_log_every = completion_log_every
@@ -189,7 +211,54 @@ class VideoGRPOTrainer(GRPOTrainer):
         self._completion_records: list[dict[str, Any]] = []
         # Qwen-style models need mm_token_type_ids next to video_grid_thw (M-RoPE); others reject it.
         self._uses_token_types = "mm_token_type_ids" in getattr(self.processing_class, "model_input_names", ())
+        config = self.model.config
+        self._token_type_of = {getattr(config, a): v for a, v in (("image_token_id", 1), ("video_token_id", 2))
+                               if isinstance(getattr(config, a, None), int)}
         self.completions_path = os.path.join(self.args.output_dir, "completions.jsonl")
+
+    def _install_reference(self, reference: Any, beta: float) -> None:
+        """Do for a copied reference what TRL's ``__init__`` does for one it loads itself."""
+        from trl.models import prepare_deepspeed, prepare_fsdp
+        from trl.trainer.utils import add_fused_lm_head, disable_dropout_in_model
+
+        self.beta = beta
+        if self.args.disable_dropout:
+            disable_dropout_in_model(reference)
+        add_fused_lm_head(reference, temperature=self.temperature)
+        if self.is_deepspeed_enabled:
+            reference = prepare_deepspeed(reference, self.accelerator)
+        elif self.is_fsdp_enabled:
+            reference = prepare_fsdp(reference, self.accelerator)
+        else:
+            reference = self.accelerator.prepare_model(reference, evaluation_mode=True)
+        self.ref_model = reference
+
+    def _suppress_placeholders(self) -> None:
+        """Never sample an image or video placeholder: it would have no features to fill it.
+
+        TRL suppresses only ``image_token_id``; the video placeholder is added to both the
+        generation config and the kwargs TRL re-applies when unwrapping the model.
+        """
+        config = self.model.config
+        ids = {getattr(config, a, None) for a in ("image_token_id", "video_token_id")} - {None}
+        current = set(self.generation_config.suppress_tokens or [])
+        merged = sorted(current | {i for i in ids if isinstance(i, int)})
+        self.generation_config.suppress_tokens = merged
+        if isinstance(getattr(self, "generation_kwargs", None), dict):
+            self.generation_kwargs["suppress_tokens"] = merged
+
+    def create_optimizer(self, model: Any = None) -> Any:
+        """The backend's per-part parameter groups (``mm_projector_lr``, ``head_lr``...), as in SFT."""
+        if self.optimizer is None and self._param_groups_fn is not None:
+            opt_model = self.model if model is None else model
+            groups = self._param_groups_fn(opt_model)
+            if not groups:
+                raise RuntimeError("no trainable parameters: every learning rate is 0 or everything is frozen")
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            optimizer_kwargs.pop("lr", None)  # each group carries its own
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+            return self.optimizer
+        return super().create_optimizer(model)
 
     # ---- encoding -------------------------------------------------------------------------
 
@@ -234,7 +303,8 @@ class VideoGRPOTrainer(GRPOTrainer):
         if output["prompt_ids"].size(0) != len(rows):
             raise RuntimeError(f"TRL returned {output['prompt_ids'].size(0)} rows for {len(rows)} prompts")
         output[VIDEO_KEY] = rows
-        self._record_completions(rows)
+        if self.model.training:
+            self._record_completions(rows)
         return output
 
     def _tokenize_prompts(self, prompts: list) -> tuple[list[list[int]], None, dict[str, Any]]:
@@ -243,7 +313,7 @@ class VideoGRPOTrainer(GRPOTrainer):
             raise RuntimeError("VideoGRPOTrainer._tokenize_prompts called outside a generation batch")
         if len(rows) != len(prompts):
             raise RuntimeError(f"{len(prompts)} prompts but {len(rows)} encoded video prompts")
-        fields: dict[str, Any] = {k: torch.cat([r.visual[k] for r in rows]) for k in rows[0].visual}
+        fields: dict[str, Any] = self._concat_visual(rows, device=None)
         if self._uses_token_types:
             # A list of lists: TRL left-pads it exactly like the prompt ids.
             fields["mm_token_type_ids"] = [list(_token_types(r)) for r in rows]
@@ -304,17 +374,29 @@ class VideoGRPOTrainer(GRPOTrainer):
                     f"video prompt {row.key!r}: {found} placeholder tokens in the prompt and {in_completion} in "
                     f"the completion, but its video has {row.num_placeholders} features"
                 )
-        extra = {k: torch.cat([r.visual[k] for r in rows]).to(device) for k in rows[0].visual}
+        extra = self._concat_visual(rows, device=device)
         if self._uses_token_types:
+            # Rebuilt from the ids actually scored, so they follow TRL's padding whatever its side.
             types = torch.zeros_like(input_ids)
             prompt = input_ids[:, :prompt_width]
-            cfg = self.model.config
-            for token_attr, value in (("image_token_id", 1), ("video_token_id", 2)):
-                token_id = getattr(cfg, token_attr, None)
-                if token_id is not None:
-                    types[:, :prompt_width][prompt == token_id] = value
+            for token_id, value in self._token_type_of.items():
+                types[:, :prompt_width][prompt == token_id] = value
             extra["mm_token_type_ids"] = types
         return extra
+
+    def _concat_visual(self, rows: Sequence[EncodedPrompt], device: Any) -> dict[str, torch.Tensor]:
+        """Each visual key concatenated over the rows that have it, in row order (the models take
+        all videos' patches as one flat sequence, ``video_grid_thw`` saying whose is whose).
+        Pixel tensors follow the model's dtype; grids and ``second_per_grid_ts`` keep theirs."""
+        dtype = self.model.get_input_embeddings().weight.dtype
+        keys = list(dict.fromkeys(k for r in rows for k in r.visual))
+        out = {}
+        for key in keys:
+            value = torch.cat([r.visual[key] for r in rows if key in r.visual])
+            if key.startswith("pixel_values") and value.is_floating_point():
+                value = value.to(dtype)
+            out[key] = value if device is None else value.to(device)
+        return out
 
     # ---- completion log -------------------------------------------------------------------
 
@@ -342,7 +424,8 @@ class VideoGRPOTrainer(GRPOTrainer):
         super().log(logs, start_time)
         if not self.model.training or not self._completion_records or self._completion_log_every <= 0:
             return
-        if self.state.global_step % self._completion_log_every != 0:
+        # The Trainer's closing summary (train_runtime...) also flushes, so short runs log too.
+        if self.state.global_step % self._completion_log_every != 0 and "train_runtime" not in logs:
             return
         records, self._completion_records = self._completion_records[-self._completion_log_max:], []
         if not self.accelerator.is_main_process:
@@ -353,25 +436,20 @@ class VideoGRPOTrainer(GRPOTrainer):
                 fh.write(json.dumps({"step": self.state.global_step, **rec}, ensure_ascii=False) + "\n")
 
 
+def _check_trl_version() -> None:
+    import trl
+
+    line = ".".join(trl.__version__.split(".")[:2])
+    if line not in TRL_CHECKED:
+        warnings.warn(f"VideoGRPOTrainer overrides private GRPOTrainer methods and was checked against trl "
+                      f"{', '.join(TRL_CHECKED)}; this is trl {trl.__version__}. Run tests/test_grpo.py to "
+                      "confirm video inputs still reach every forward pass.", stacklevel=3)
+
+
 def _token_types(row: EncodedPrompt) -> tuple[int, ...]:
     if row.token_types is not None:
         return row.token_types
     return tuple(2 if t == row.placeholder_id else 0 for t in row.prompt_ids)
-
-
-def _suppress_placeholders(args: GRPOConfig, config: Any) -> None:
-    """Add the image and video placeholder ids to ``generation_kwargs["suppress_tokens"]``.
-
-    TRL suppresses only ``image_token_id`` and replaces its list when the user gives one, so the
-    merged list is written back into ``args.generation_kwargs``.
-    """
-    ids = [getattr(config, a, None) for a in ("image_token_id", "video_token_id")]
-    ids = [i for i in ids if isinstance(i, int)]
-    if not ids:
-        return
-    gen = dict(args.generation_kwargs or {})
-    gen["suppress_tokens"] = sorted(set(gen.get("suppress_tokens") or []) | set(ids))
-    args.generation_kwargs = gen
 
 
 def _completion_text(completion: Any) -> str:

@@ -55,7 +55,9 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def training_arguments(config: Any, output_dir: str | os.PathLike[str], *, has_eval: bool) -> TrainingArguments:
+def training_arguments(
+    config: Any, output_dir: str | os.PathLike[str], *, has_eval: bool
+) -> TrainingArguments:
     """``TrainingArguments`` from a ``VtgConfig`` (seed 000's ``sft_config.yaml`` keys).
 
     Mixed precision needs a GPU: ``bf16`` / ``fp16`` are switched off on a CPU-only machine (the
@@ -122,7 +124,9 @@ class _VtgFilesCallback(TrainerCallback):
 
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if folder.is_dir():
-            write_vtg_files(folder, self.model, self.processor, config=self.config, added_tokens=self.added_tokens)
+            write_vtg_files(
+                folder, self.model, self.processor, config=self.config, added_tokens=self.added_tokens
+            )
 
 
 class VideoSFTTrainer(Trainer):
@@ -138,7 +142,9 @@ class VideoSFTTrainer(Trainer):
             opt_model = self.model if model is None else model
             groups = self._param_groups_fn(opt_model)
             if not groups:
-                raise RuntimeError("no trainable parameters: every learning rate is 0 or everything is frozen")
+                raise RuntimeError(
+                    "no trainable parameters: every learning rate is 0 or everything is frozen"
+                )
             optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
             optimizer_kwargs.pop("lr", None)  # each group has its own
             # torch keeps extra keys such as "name" in param_groups: handy when reading the optimizer.
@@ -208,12 +214,26 @@ def run_sft(
 
     seed = config.training.seed
     video = getattr(config, "video", None)
-    train_ds = VideoSampleDataset(train_samples, task, processor, video=video, frame_loader=frame_loader,
-                                  encode=backend.encode, seed=seed)
+    train_ds = VideoSampleDataset(
+        train_samples,
+        task,
+        processor,
+        video=video,
+        frame_loader=frame_loader,
+        encode=backend.encode,
+        seed=seed,
+    )
     eval_ds = None
     if eval_samples:
-        eval_ds = VideoSampleDataset(eval_samples, task, processor, video=video, frame_loader=frame_loader,
-                                     encode=backend.encode, seed=seed)
+        eval_ds = VideoSampleDataset(
+            eval_samples,
+            task,
+            processor,
+            video=video,
+            frame_loader=frame_loader,
+            encode=backend.encode,
+            seed=seed,
+        )
     args = training_arguments(config, output_dir, has_eval=eval_ds is not None)
     trainer = VideoSFTTrainer(
         model=model,
@@ -234,6 +254,12 @@ def run_sft(
     if trainer.is_world_process_zero():
         backend.save_checkpoint(trainer.model, processor, final, config=config, added_tokens=added)
     trainer.accelerator.wait_for_everyone()
-    return SFTResult(output_dir=str(output_dir), checkpoint=final, metrics=metrics,
-                     log_history=list(trainer.state.log_history), added_tokens=added,
-                     model=trainer.model, processor=processor)
+    return SFTResult(
+        output_dir=str(output_dir),
+        checkpoint=final,
+        metrics=metrics,
+        log_history=list(trainer.state.log_history),
+        added_tokens=added,
+        model=trainer.model,
+        processor=processor,
+    )

@@ -10,6 +10,8 @@ Choices worth knowing (tests pin each one):
   headers are not trusted: ``nasa_13013.mp4`` holds two video streams and the first one's header
   says 325 frames at 25 fps, while the stream decord picks has 390 frames at 29.97 fps. Both
   decoders here pick the same stream (ffmpeg's "best" stream: highest bit rate), so they agree.
+  decord reports key frames by their position in decode order, PyAV (here) in presentation
+  order; they differ only for streams with reordered key frames.
   ``fps`` is ``frames / duration`` over the decoded timestamps, ``duration`` is where the last
   frame ends.
 - **Rotation**: frames come out as displayed. decord 0.6 applies the display-matrix rotation
@@ -17,13 +19,21 @@ Choices worth knowing (tests pin each one):
   picture and ``frame.rotation``, which the PyAV path applies with ``np.rot90``. For some sizes
   decord's rotated output is broken (4 channels, then ``get_batch`` raises); that is caught and
   PyAV takes over.
-- **Fallback**: with ``decoder="auto"``, anything decord raises (cannot open: AV1, no decoder;
-  cannot decode: damaged data; wrong output shape) sends the file to PyAV. ``decoder="decord"``
-  or ``"pyav"`` uses only that one.
+- **Which decoder** (``decoder="auto"``): decord, unless it would hand back wrong frames
+  *without raising*, which decord 0.6 does (measured here, frames a few positions off) for
+  MPEG-TS / MPEG-PS, AVI with B-frames, and open-GOP streams (x265's default, MPEG-2 and
+  MPEG-4 Part 2 with B-frames, x264 ``open-gop``). Those go to PyAV, which identifies frames
+  by pts (or, for AVI, by decoder output order) and checks where its seeks land. Open GOPs are
+  spotted with one PyAV demux pass the first time a file is loaded (cached per file identity,
+  see :func:`decord_seeks_exactly`). Anything decord raises (cannot open: AV1, no decoder;
+  cannot decode: damaged data; wrong output shape) also sends the file to PyAV.
+  ``decoder="decord"`` or ``"pyav"`` uses only that one.
 - **Partial decodes raise**: when fewer frames decode than were requested (a file damaged half
   way), :func:`load_frames` raises ``VideoError(reason="corrupt")`` saying how many decoded,
   rather than returning a short or padded clip. A trim window that stays inside the intact part
-  still loads.
+  still loads. A file cut exactly between two packets cannot be told from a shorter clip: both
+  decoders report the shorter duration (compare an annotation's ``duration`` with
+  ``probe(path).duration`` to catch it; an explicit ``end`` past it raises ``too_short``).
 - **Arrays are read-only** (``writeable=False``, also through the cache), so no caller can
   corrupt frames another caller shares; copy with ``np.array(frames.array)`` to edit.
 - Errors a user can cause raise :class:`~vtg_core.errors.VideoError` naming file and sample id,
@@ -39,6 +49,7 @@ import logging
 import os
 import re
 import stat as stat_mod
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +57,7 @@ import attrs
 import numpy as np
 
 from ...errors import VideoError
+from .cache import file_identity
 from .sampling import check_params, output_size, select_frames
 
 logger = logging.getLogger(__name__)
@@ -171,29 +183,47 @@ def check_file(path: str, sample_id: str | None = None) -> os.stat_result:
     return st
 
 
-def _looks_like_video(path: str) -> bool:
-    """Magic-number sniff: tells a damaged video (``corrupt``) from a non-video (``unsupported``)."""
+def container_family(path: str) -> str | None:
+    """The container a file's first bytes announce (``isobmff``, ``matroska``, ``avi``,
+    ``mpegts``, ``mpegps``, ``flv``, ``ogg``), or None when they announce no video container."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(189)
     except OSError:
-        return False
+        return None
     if len(head) < 12:
-        return False
+        return None
     if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"):
-        return True  # ISO-BMFF: mp4, mov, m4v, 3gp
+        return "isobmff"  # mp4, mov, m4v, 3gp
     if head[:4] == b"\x1a\x45\xdf\xa3":
-        return True  # Matroska / WebM
+        return "matroska"  # mkv, webm
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return True
-    if head[:3] == b"FLV" or head[:4] == b"OggS" or head[:4] in (b"\x00\x00\x01\xba",
-                                                                  b"\x00\x00\x01\xb3"):
-        return True
-    return len(head) == 189 and head[0] == head[188] == 0x47  # MPEG-TS: sync byte every 188
+        return "avi"
+    if head[:3] == b"FLV":
+        return "flv"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
+        return "mpegps"
+    if len(head) == 189 and head[0] == head[188] == 0x47:  # a sync byte every 188 bytes
+        return "mpegts"
+    return None
+
+
+#: Containers decord may decode under ``decoder="auto"``. In MPEG-TS / MPEG-PS and in AVI with
+#: B-frames, decord 0.6 seeks to the wrong frame and returns it without an error; PyAV decodes
+#: those (tests/test_video_decode.py shows both).
+DECORD_CONTAINERS = frozenset({"isobmff", "matroska", "flv"})
+
+# file identity -> whether decord's frame-accurate seek is exact for that file (see
+# decord_seeks_exactly). Bounded: cleared when it grows past _SEEK_VERDICTS_MAX entries.
+_seek_verdicts: dict[tuple, bool] = {}
+_SEEK_VERDICTS_MAX = 200_000
+_seek_lock = threading.Lock()
 
 
 def _open_failure_reason(path: str) -> str:
-    return "corrupt" if _looks_like_video(path) else "unsupported"
+    return "corrupt" if container_family(path) else "unsupported"
 
 
 def _freeze(arr: np.ndarray) -> np.ndarray:
@@ -211,11 +241,15 @@ def _resize_batch(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if arr.shape[1:3] == (h, w):
         return arr
     import av
+    from av.video.reformatter import VideoReformatter
 
+    # One reformatter for the batch: it keeps its sws context, which costs milliseconds to build.
+    reformatter = VideoReformatter()
     out = np.empty((arr.shape[0], h, w, 3), dtype=np.uint8)
     for i, frame in enumerate(arr):
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        out[i] = vf.to_ndarray(format="rgb24", width=w, height=h, interpolation=_INTERPOLATION)
+        out[i] = reformatter.reformat(vf, format="rgb24", width=w, height=h,
+                                      interpolation=_INTERPOLATION).to_ndarray()
     return out
 
 
@@ -376,21 +410,27 @@ def _best_video_stream(container):
 
 @attrs.frozen
 class _PyAVIndex:
-    pts: list[int]              # presentation order
+    pts: list[int]              # presentation order (decode order when by_output_order)
     starts: np.ndarray          # seconds from stream start
     duration: float
     key_indices: tuple[int, ...]
+    # True where packets carry no trustworthy pts (AVI stores none; ffmpeg's guesses are wrong
+    # with B-frames): frames are then identified by their position in the decoder's output,
+    # which is presentation order, decoding from the start of the file.
+    by_output_order: bool = False
 
 
 def _pyav_index(container, stream) -> _PyAVIndex:
     """Demux (no decoding) the stream's packets: per-frame pts, key frames, end of last frame."""
+    by_output_order = "avi" in container.format.name.split(",")
     rows = []
     try:
         for packet in container.demux(stream):
             if packet.size == 0:
                 continue  # the flush packet at end of stream
-            ts = packet.pts if packet.pts is not None else packet.dts
-            rows.append((ts, packet.duration or 0, bool(packet.is_keyframe)))
+            ts = packet.dts if by_output_order else packet.pts
+            rows.append((ts if ts is not None else packet.dts, packet.duration or 0,
+                         bool(packet.is_keyframe)))
     except Exception as exc:
         if not rows:
             raise _DecoderFailed("pyav", "corrupt", f"cannot read packets: {exc}") from exc
@@ -400,12 +440,13 @@ def _pyav_index(container, stream) -> _PyAVIndex:
         raise _DecoderFailed("pyav", "corrupt", "the video stream holds no frames")
     if any(r[0] is None for r in rows):
         # No timestamps at all (raw streams): number frames at the nominal rate.
-        step = int(1 / (float(stream.time_base) * float(stream.average_rate or 25)))
+        by_output_order = True
+        step = max(1, round(1 / (float(stream.time_base) * float(stream.average_rate or 25))))
         rows = [(i * step, step, key) for i, (_, _, key) in enumerate(rows)]
     order = sorted(range(len(rows)), key=lambda i: rows[i][0])
     pts = [rows[i][0] for i in order]
     tb = float(stream.time_base)
-    origin = stream.start_time if stream.start_time is not None else pts[0]
+    origin = pts[0] if by_output_order or stream.start_time is None else stream.start_time
     starts = np.round((np.asarray(pts, dtype=np.float64) - origin) * tb, _TS_DIGITS)
     last = rows[order[-1]]
     last_dur = last[1]
@@ -413,7 +454,8 @@ def _pyav_index(container, stream) -> _PyAVIndex:
         last_dur = int(np.median(np.diff(pts)))
     duration = round((pts[-1] + last_dur - origin) * tb, _TS_DIGITS)
     keys = tuple(pos for pos, i in enumerate(order) if rows[i][2])
-    return _PyAVIndex(pts=pts, starts=starts, duration=duration, key_indices=keys)
+    return _PyAVIndex(pts=pts, starts=starts, duration=duration, key_indices=keys,
+                      by_output_order=by_output_order)
 
 
 def _rotation_turns(frame) -> int:
@@ -422,28 +464,42 @@ def _rotation_turns(frame) -> int:
     return round(rotation / 90) % 4
 
 
-def _frame_to_rgb(frame, size: tuple[int, int] | None, max_pixels: int | None) -> np.ndarray:
+def _frame_to_rgb(frame, size: tuple[int, int] | None, max_pixels: int | None,
+                  reformatter) -> np.ndarray:
+    """RGB array of ``frame`` as displayed, at the requested size.
+
+    ``reformatter`` (an ``av.video.reformatter.VideoReformatter``) is shared across a clip's
+    frames: ``frame.to_ndarray(format=...)`` builds a new sws context per frame, 10-20x slower.
+    """
     turns = _rotation_turns(frame)
     shown_h, shown_w = (frame.width, frame.height) if turns % 2 else (frame.height, frame.width)
     out_h, out_w = output_size(shown_h, shown_w, resolution=size, max_pixels=max_pixels)
     if (out_h, out_w) == (shown_h, shown_w):
-        arr = frame.to_ndarray(format="rgb24")
+        rgb = reformatter.reformat(frame, format="rgb24")
     else:
         # Scale in the stored orientation, in the same sws pass as the colour conversion.
         coded_h, coded_w = (out_w, out_h) if turns % 2 else (out_h, out_w)
-        arr = frame.to_ndarray(format="rgb24", width=coded_w, height=coded_h,
-                               interpolation=_INTERPOLATION)
+        rgb = reformatter.reformat(frame, format="rgb24", width=coded_w, height=coded_h,
+                                   interpolation=_INTERPOLATION)
+    arr = rgb.to_ndarray()
     return np.rot90(arr, turns) if turns else arr
 
 
 def _pyav_decode(container, stream, index: _PyAVIndex, indices: list[int],
                  req: _Request | None) -> tuple[list[np.ndarray | None], str | None]:
     """Decode the frames at ``indices``; returns them (None where missing) and the error, if any."""
-    wanted = {index.pts[i]: slot for slot, i in enumerate(indices)}
-    last_pts = index.pts[max(indices)]
+    from av.video.reformatter import VideoReformatter
+
     out: list[np.ndarray | None] = [None] * len(indices)
     size = req.resolution if req else None
     max_pixels = req.max_pixels if req else None
+    reformatter = VideoReformatter()
+    if index.by_output_order:
+        return _pyav_decode_in_order(container, stream, indices, out,
+                                     lambda f: _frame_to_rgb(f, size, max_pixels, reformatter))
+    wanted = {index.pts[i]: slot for slot, i in enumerate(indices)}
+    known = set(index.pts)
+    last_pts = index.pts[max(indices)]
     first = min(indices)
     # Start from the key frame at or before the first wanted frame rather than the file start.
     seek_key = max((k for k in index.key_indices if k <= first), default=0)
@@ -468,12 +524,14 @@ def _pyav_decode(container, stream, index: _PyAVIndex, indices: list[int],
                     continue
                 if not started:
                     started = True
-                    if attempt == "seek" and pts > index.pts[first]:
-                        overshot = True  # the seek landed past our first frame: start over
+                    if attempt == "seek" and (pts > index.pts[first] or pts not in known):
+                        # The seek landed past our first frame, or the demuxer re-derived
+                        # timestamps that match no indexed frame (MPEG-PS does): start over.
+                        overshot = True
                         break
                 slot = wanted.get(pts)
                 if slot is not None and out[slot] is None:
-                    out[slot] = _frame_to_rgb(frame, size, max_pixels)
+                    out[slot] = _frame_to_rgb(frame, size, max_pixels, reformatter)
                     found += 1
                     if found == len(indices):
                         return out, None
@@ -481,9 +539,35 @@ def _pyav_decode(container, stream, index: _PyAVIndex, indices: list[int],
                     break
         except Exception as exc:  # av.error.InvalidDataError and friends: damaged data
             error = str(exc)
-        if not overshot:
+        # Frames missing without any decode error mean the seek misled us: decode from the start.
+        if not (overshot or (error is None and attempt == "seek")):
             break
+        if not overshot:
+            logger.debug("%d wanted frames not seen after seeking; decoding from the start",
+                         len(indices) - found)
+        out, found = [None] * len(indices), 0
     return out, error
+
+
+def _pyav_decode_in_order(container, stream, indices: list[int], out: list,
+                          convert: Callable) -> tuple[list[np.ndarray | None], str | None]:
+    """Decode from the start; the k-th frame out of the decoder is frame k."""
+    wanted = {i: slot for slot, i in enumerate(indices)}
+    last = max(indices)
+    try:
+        container.seek(0)
+    except Exception as exc:
+        logger.debug("seek failed: %s", exc)
+    try:
+        for k, frame in enumerate(container.decode(stream)):
+            slot = wanted.get(k)
+            if slot is not None:
+                out[slot] = convert(frame)
+            if k >= last:
+                break
+    except Exception as exc:
+        return out, str(exc)
+    return out, None
 
 
 def _pyav_load(path: str, req: _Request, sample_id: str | None) -> Frames:
@@ -502,8 +586,9 @@ def _pyav_load(path: str, req: _Request, sample_id: str | None) -> Frames:
     missing = [indices[i] for i, f in enumerate(frames) if f is None]
     if missing:
         got = len(indices) - len(missing)
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         detail = (f"decoded only {got} of {len(indices)} requested frames; frame {missing[0]} "
-                  f"(t={index.starts[missing[0]]:.3f}s) and {len(missing) - 1} more failed")
+                  f"(t={index.starts[missing[0]]:.3f}s){more} did not decode")
         if error:
             detail += f": {error}"
         raise _DecoderFailed("pyav", "corrupt", detail)
@@ -533,19 +618,64 @@ def _pyav_probe(path: str) -> VideoInfo:
 # --------------------------------------------------------------------------- dispatch
 
 
-def _decoder_order(decoder: str) -> list[str]:
+def _keyframes_in_place(path: str) -> bool:
+    """True when every key frame's position in decode order equals its position on screen.
+
+    decord 0.6 counts key frames in decode order but seeks as if those counts were positions
+    in presentation order. With open GOPs (x265's default, MPEG-2, MPEG-4 Part 2 B-frames,
+    x264 ``open-gop``) the two differ, and decord hands back frames a few positions off,
+    without any error. One demux pass (packet headers, no decoding) tells.
+    """
+    import av
+
+    try:
+        with av.open(path) as container:
+            stream = _best_video_stream(container)
+            rows = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.size]
+    except Exception:  # PyAV cannot read it either: let decord try, its errors are handled
+        return True
+    if any(pts is None for pts, _ in rows):
+        return False
+    order = sorted(range(len(rows)), key=lambda i: rows[i][0])
+    return all(pos == i for pos, i in enumerate(order) if rows[i][1])
+
+
+def decord_seeks_exactly(path: str, st: os.stat_result | None = None) -> bool:
+    """Whether decord returns the right frames for ``path`` (cached per file identity).
+
+    The first call per file costs one PyAV demux pass; later calls in the process are free.
+    """
+    key = file_identity(path, st)
+    verdict = _seek_verdicts.get(key)
+    if verdict is None:
+        verdict = _keyframes_in_place(path)
+        with _seek_lock:
+            if len(_seek_verdicts) >= _SEEK_VERDICTS_MAX:
+                _seek_verdicts.clear()
+            _seek_verdicts[key] = verdict
+    return verdict
+
+
+def _decoder_order(decoder: str, path: str | None = None, *, seeking: bool = False,
+                   st: os.stat_result | None = None) -> list[str]:
+    """Decoders to try, in order. ``seeking``: the job decodes frames past the first one."""
     if decoder not in DECODERS:
         raise ValueError(f"unknown decoder {decoder!r}; choose one of {', '.join(DECODERS)}")
-    if decoder == "auto":
+    if decoder != "auto":
+        return [decoder]
+    if path is None:
         return ["decord", "pyav"] if _import_decord() else ["pyav"]
-    return [decoder]
+    if (_import_decord() and container_family(path) in DECORD_CONTAINERS
+            and (not seeking or decord_seeks_exactly(path, st))):
+        return ["decord", "pyav"]
+    return ["pyav"]
 
 
-def _run(path: str, sample_id: str | None, decoder: str,
+def _run(path: str, sample_id: str | None, decoders: list[str],
          jobs: dict[str, Callable[[], Any]], what: str) -> Any:
     """Try the decoders in order; the first success wins, failures become one VideoError."""
     failures: list[_DecoderFailed] = []
-    for name in _decoder_order(decoder):
+    for name in decoders:
         if name == "decord" and not _import_decord():
             raise VideoError(f"decoder='decord' but decord is not installed (pip install "
                              f"'vtg-core[decord]'), needed for {_where(path, sample_id)}",
@@ -574,8 +704,10 @@ def probe(path: str | os.PathLike, *, sample_id: str | None = None,
     """
     path = os.fspath(path)
     check_file(path, sample_id)
-    return _run(path, sample_id, decoder, {"decord": lambda: _decord_probe(path),
-                                           "pyav": lambda: _pyav_probe(path)}, "probe")
+    # Probing decodes only the first frame, with no seek: decord is exact there.
+    return _run(path, sample_id, _decoder_order(decoder, path),
+                {"decord": lambda: _decord_probe(path), "pyav": lambda: _pyav_probe(path)},
+                "probe")
 
 
 def load_frames(path: str | os.PathLike, *, strategy: str = "uniform", max_frames: int | None = 32,
@@ -612,9 +744,9 @@ def load_frames(path: str | os.PathLike, *, strategy: str = "uniform", max_frame
         hit = cache.get(key)
         if hit is not None:
             return hit if hit.path == path else attrs.evolve(hit, path=path)
-    frames = _run(path, sample_id, decoder, {"decord": lambda: _decord_load(path, req, sample_id),
-                                             "pyav": lambda: _pyav_load(path, req, sample_id)},
-                  "decode")
+    frames = _run(path, sample_id, _decoder_order(decoder, path, seeking=True, st=st),
+                  {"decord": lambda: _decord_load(path, req, sample_id),
+                   "pyav": lambda: _pyav_load(path, req, sample_id)}, "decode")
     if key is not None:
         cache.put(key, frames)
     return frames

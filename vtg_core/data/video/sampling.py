@@ -156,9 +156,10 @@ def select_frames(starts: np.ndarray, duration: float, *, key_indices: Sequence[
         return [only], w0, w1
     available = hi - lo
     n = planned_num_frames(w1 - w0, max_frames=max_frames, fps=fps, available=available)
-    # Run k covers frames [lo + bounds[k], lo + bounds[k+1]); every run holds >= 1 frame.
+    # Run k covers frames [lo + bounds[k], lo + bounds[k+1]); every run holds >= 1 frame, and
+    # its middle frame lies inside it, so picks never repeat.
     bounds = [(k * available) // n for k in range(n + 1)]
-    centres = [lo + ((2 * k + 1) * available) // (2 * n) for k in range(n)]
+    centres = [lo + (bounds[k] + bounds[k + 1]) // 2 for k in range(n)]
     if strategy == "uniform":
         return centres, w0, w1
     if strategy == "random":
