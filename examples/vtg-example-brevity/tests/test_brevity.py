@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from vtg_example_brevity import plugin
 
 from vtg_core.testing import fresh_registry
-from vtg_example_brevity import plugin
 
 
 def test_registers_reward_through_vtg():
