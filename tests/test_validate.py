@@ -134,3 +134,19 @@ def test_check_videos_on_a_clean_file(tmp_path, video_dir):
     report = validate_file(write_jsonl(tmp_path, [GOOD]), task=TemporalGroundingTask(),
                            video_dir=str(video_dir), check_videos=True)
     assert report.ok and report.videos_checked == 1
+
+
+def test_check_videos_decodes_frames_so_a_damaged_file_is_caught(tmp_path, shared_videos):
+    # corrupted.mp4's header opens (5 s, 50 frames claimed) but its frame data is broken: only a
+    # decode finds that, and the report must say which line and which file.
+    rows = [
+        {"video": "nasa_13013.mp4", "duration": 13.0, "timestamp": [1.0, 12.0], "sentence": "fine"},
+        {"video": "corrupted.mp4", "duration": 5.0, "timestamp": [1.0, 2.0], "sentence": "damaged"},
+    ]
+    path = tmp_path / "real.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    report = validate_file(path, task=TemporalGroundingTask(), video_dir=str(shared_videos), check_videos=True)
+    assert report.num_valid == 1 and report.num_invalid == 1
+    assert report.by_reason == {"video_corrupt": 1}
+    (problem,) = report.problems
+    assert problem.where.line == 2 and "corrupted.mp4" in problem.reason

@@ -45,11 +45,14 @@ def _register_builtin_commands() -> None:
 
     listing.register(cli)
     validate.register(cli)
-    try:
-        from . import train
-    except ImportError:  # pragma: no cover - only while a checkout is half-built
-        return
+    from . import train
+
     train.register(cli)
+    try:
+        from . import doctor
+    except ImportError:  # pragma: no cover - written alongside; absent only mid-change
+        return
+    doctor.register(cli)
 
 
 def _register_plugin_commands() -> None:

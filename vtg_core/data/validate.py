@@ -116,8 +116,20 @@ def _needed_end(sample: Sample) -> float | None:
     return (sample.video_start or 0.0) + sample.duration
 
 
+# Frames decoded per file by --check-videos: a header that opens proves little (a damaged file's
+# header often does); decoding a spread of frames across the whole clip finds broken frame data.
+CHECK_FRAMES = 8
+
+
+def _open_and_decode(path: str, sample_id: str) -> Any:
+    from .video import load_frames, probe  # lazy: decoding stacks stay out of plain validation
+
+    info = probe(path, sample_id=sample_id)
+    load_frames(path, max_frames=CHECK_FRAMES, sample_id=sample_id)
+    return info
+
+
 def _check_videos(samples: list[Sample], tolerance: float) -> tuple[list[tuple[Sample, RowProblem]], int]:
-    from .video import probe  # lazy: decoding stacks stay out of plain validation
 
     probed: dict[str, Any] = {}
     found: list[tuple[Sample, RowProblem]] = []
@@ -128,7 +140,7 @@ def _check_videos(samples: list[Sample], tolerance: float) -> tuple[list[tuple[S
             continue
         if path not in probed:
             try:
-                probed[path] = probe(path, sample_id=sample.id)
+                probed[path] = _open_and_decode(path, sample.id)
             except VideoError as exc:
                 probed[path] = exc
             except Exception as exc:  # a decoder crash on one file must not end the whole check
@@ -158,7 +170,8 @@ def validate_file(
 ) -> ValidationReport:
     """Validate an annotation file against ``task`` (a task object, or a registered task name).
 
-    ``check_videos`` opens every referenced video with :func:`vtg_core.data.video.probe` and
+    ``check_videos`` opens every referenced video with :func:`vtg_core.data.video.probe`, decodes
+    :data:`CHECK_FRAMES` frames spread over it, and
     checks it is long enough (within ``video_tolerance`` seconds) for the sample. Raises only for
     a file that cannot be read (:class:`~vtg_core.errors.DataError`).
     """

@@ -21,34 +21,17 @@ from ..data.sample import Sample
 def frame_loader_from_config(video: Any, *, cache: Any = None) -> Callable[[Sample], Any]:
     """``sample -> Frames`` with the ``video`` config section's settings (trimmed to the sample).
 
-    ``max_pixels``, when set, keeps the aspect ratio; otherwise frames are resized to
-    ``resolution``. The ``random`` strategy draws anew on every call (fresh frames per epoch).
+    The one place frames are taken is :func:`vtg_core.data.sample_frames.frames_for_sample`, so
+    SFT, GRPO and evaluation feed a sample to the model identically. The ``random`` strategy
+    draws anew on every call (fresh frames per epoch).
     """
-    from ..data.video import FrameCache, load_frames
+    from ..data.sample_frames import frames_for_sample, make_cache
 
-    if cache is None and getattr(getattr(video, "cache", None), "enabled", False):
-        cache = FrameCache(max_bytes=video.cache.max_bytes)
-    max_pixels = getattr(video, "max_pixels", None)
-    res = getattr(video, "resolution", None)
-    resolution = None if max_pixels or res is None else (int(res.height), int(res.width))
+    if cache is None:
+        cache = make_cache(video)
 
     def load(sample: Sample) -> Any:
-        if not sample.video:
-            from ..errors import DataError
-
-            raise DataError(f"sample {sample.id!r} ({sample.source}) has no video")
-        return load_frames(
-            sample.video,
-            strategy=getattr(video, "sampling_strategy", "uniform"),
-            max_frames=video.max_frames,
-            fps=float(video.fps or 0.0),
-            resolution=resolution,
-            max_pixels=max_pixels,
-            start=sample.video_start,
-            end=sample.video_end,
-            sample_id=sample.id,
-            cache=cache,
-        )
+        return frames_for_sample(sample, video, cache=cache)
 
     return load
 

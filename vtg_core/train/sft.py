@@ -71,6 +71,8 @@ def training_arguments(
     if (t.bf16 and not bf16) or (t.fp16 and not fp16):
         log.info("mixed precision (training.bf16/fp16) needs a CUDA GPU: training in float32")
     num_workers = int(getattr(dl, "num_workers", 0) or 0)
+    # More decoding workers than cores only adds contention (and torch warns about it).
+    num_workers = min(num_workers, os.cpu_count() or 1)
     eval_strategy = t.eval_strategy if has_eval else "no"
     deepspeed = None
     if getattr(config, "deepspeed", None):
