@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,24 @@ def shared_videos() -> Path:
     if not SHARED_VIDEOS.is_dir():
         pytest.skip(f"{SHARED_VIDEOS} not present (real-clip tests need ../shared/videos)")
     return SHARED_VIDEOS
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tests that use torch run it on one thread.
+
+    The tiny models gain nothing from intra-op threads, and on a shared 2-core machine the
+    threads' spin-waits made training steps up to 10x slower. Only applied once a test module
+    has imported torch, so the light tests stay light.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

@@ -25,15 +25,6 @@ from vtg_core.train.collate import VideoCollator  # noqa: E402
 pytestmark = pytest.mark.torch
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # The tiny model's tensors gain nothing from intra-op threads, and on a shared 2-core machine
-    # the threads' spin-waits made training steps up to 10x slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 MESSAGES = [
     {"role": "system", "content": "You localize events in videos."},

@@ -277,7 +277,7 @@ def test_grpo_step_on_video_trains_and_logs_rewards(stack, samples, tmp_path):
 
 
 @pytest.mark.torch
-def test_video_tokens_match_features_in_every_repeated_row(trainer):
+def test_video_tokens_match_features_in_every_repeated_row(trainer, samples):
     import torch
 
     from vtg_core.train.grpo_video import VIDEO_KEY
@@ -303,6 +303,16 @@ def test_video_tokens_match_features_in_every_repeated_row(trainer):
         fresh = trainer._encode_prompt(batch[i])
         assert torch.equal(fresh.visual["pixel_values_videos"], row.visual["pixel_values_videos"])
     assert counts == {"short": 8, "long": 12}
+
+    # Qwen3-VL: the frames' real timestamps (from video_metadata) are written into each prompt.
+    from vtg_core.train.dataset import frame_loader_from_config
+
+    load = frame_loader_from_config(make_config().video)
+    for sample in samples:
+        ts = load(sample).timestamps
+        text = trainer.processing_class.tokenizer.decode(next(r for r in rows if r.key == sample.id).prompt_ids)
+        stamps = [f"<{(ts[i] + ts[i + 1]) / 2:.1f} seconds>" for i in range(0, len(ts), 2)]
+        assert [text.count(stamp) for stamp in stamps] == [1] * len(stamps), (stamps, text)
 
     # A row paired with the other sample's video is refused, not silently embedded.
     swapped = [rows[-1]] + list(rows[1:])

@@ -21,15 +21,6 @@ from vtg_core.train.sft import run_sft, training_arguments  # noqa: E402
 pytestmark = pytest.mark.torch
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # The tiny model's tensors gain nothing from intra-op threads, and on a shared 2-core machine
-    # the threads' spin-waits made training steps up to 10x slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def fake_loader(sample: Sample) -> Frames:
     """4 frames of 64x64 at 1 fps, their content seeded by the sample id (no decoding)."""

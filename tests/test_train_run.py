@@ -20,9 +20,6 @@ def _run_dir(root: Path) -> Path:
 
 
 def test_train_command_on_given_data_and_model(tmp_path):
-    import torch
-
-    torch.set_num_threads(1)
     from vtg_core.cli.main import cli
     from vtg_core.data.synthetic import make_grounding_dataset
     from vtg_core.testing import tiny_model_dir
@@ -69,9 +66,6 @@ def test_unknown_override_key_is_a_clean_error(tmp_path):
 
 @pytest.mark.slow
 def test_default_demo_runs(tmp_path):
-    import torch
-
-    torch.set_num_threads(1)
     from vtg_core.cli.main import cli
 
     result = CliRunner().invoke(cli, ["train", "--task", "temporal_grounding", "--output-dir", str(tmp_path),

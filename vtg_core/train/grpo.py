@@ -60,7 +60,7 @@ from typing import Any
 
 import attrs
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,12 @@ COMPLETIONS_FILE = "completions.jsonl"
 class GrpoResult:
     """What :func:`run_grpo` produced.
 
-    ``metrics``: the last training log entry (``train_loss``, runtime...); ``log_history``: every
+    ``checkpoint_dir`` (alias ``checkpoint``, as in ``SFTResult``): the final complete checkpoint;
+    ``metrics``: the Trainer's train metrics (``train_loss``, runtime...); ``log_history``: every
     entry TRL logged (``reward``, ``rewards/<name>/mean``, ``kl``, ``entropy``...);
-    ``reward_names``: the names TRL logs the rewards under, in order, with ``reward_weights``.
+    ``reward_names``: the names TRL logs the rewards under, in order, with ``reward_weights``;
+    ``completions_path``: the completion log (``None`` if nothing was logged); ``trainer``: the
+    :class:`~vtg_core.train.grpo_video.VideoGRPOTrainer`, for inspection.
     """
 
     output_dir: str
@@ -91,6 +94,7 @@ class GrpoResult:
     reward_names: tuple[str, ...]
     reward_weights: tuple[float, ...]
     completions_path: str | None
+    added_tokens: list[str] = attrs.field(factory=list)
     trainer: Any = attrs.field(default=None, repr=False, eq=False)
 
     @property
@@ -162,7 +166,8 @@ def grpo_config_kwargs(config: Any, output_dir: str | os.PathLike[str], *,
         "eval_strategy": "no",
         # Reward functions read the task's columns (timestamp, duration...): keep them all.
         "remove_unused_columns": False,
-        # Frames are decoded in the trainer, once per prompt group; workers would decode G times.
+        # Rows are paths and text; frames are decoded in the trainer, once per prompt group
+        # (a worker would see each row G times and decode it G times).
         "dataloader_num_workers": 0,
         "dataloader_pin_memory": bool(config.dataloader.pin_memory) and _has_accelerator(),
         # TRL's own table needs pandas + parquet; completions.jsonl replaces it.
@@ -227,7 +232,8 @@ def build_rows(task: Any, samples: Sequence[Any], *, seed: int = 0) -> list[dict
     seen: set[str] = set()
     for sample in samples:
         if sample.id in seen:
-            raise ConfigError(f"duplicate sample id {sample.id!r}: GRPO groups completions by sample id")
+            raise DataError(f"duplicate sample id {sample.id!r} ({sample.source}): GRPO encodes each prompt "
+                            "once per id; give the rows distinct qid values")
         seen.add(sample.id)
         if hasattr(task, "reward_columns"):
             columns = dict(task.reward_columns(sample))
@@ -448,8 +454,6 @@ def run_grpo(config: Any, *, task: Any, train_samples: Sequence[Any], output_dir
 
     samples = list(train_samples)
     if not samples:
-        from ..errors import DataError
-
         raise DataError("run_grpo: no training samples (all rows invalid or the file is empty?)")
     if (model is None) != (processor is None):
         raise ConfigError("run_grpo: pass both model and processor, or neither")
@@ -501,7 +505,7 @@ def run_grpo(config: Any, *, task: Any, train_samples: Sequence[Any], output_dir
     return GrpoResult(output_dir=output_dir, checkpoint_dir=final, global_step=trainer.state.global_step,
                       metrics=dict(train_output.metrics), log_history=list(trainer.state.log_history),
                       reward_names=tuple(names), reward_weights=tuple(weights), completions_path=completions,
-                      trainer=trainer)
+                      added_tokens=added_tokens, trainer=trainer)
 
 
 def _check_lm_head(model: Any) -> None:

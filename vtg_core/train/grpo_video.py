@@ -381,10 +381,6 @@ class VideoGRPOTrainer(GRPOTrainer):
             prompt = input_ids[:, :prompt_width]
             for token_id, value in self._token_type_of.items():
                 types[:, :prompt_width][prompt == token_id] = value
-            for i in range(types.size(0)):
-                n_pad = int((prompt[i] == self.processing_class.tokenizer.pad_token_id).sum())
-                if n_pad:
-                    types[i, :prompt_width] = torch.roll(types[i, :prompt_width], -n_pad)
             extra["mm_token_type_ids"] = types
         return extra
 
