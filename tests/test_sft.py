@@ -166,7 +166,9 @@ def test_sft_loss_goes_down_on_a_fixed_batch(tmp_path):
     assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
 
 
-def test_sft_on_decoded_clips_with_eval_and_complete_checkpoints(tmp_path):
+def test_sft_on_decoded_clips_with_eval_and_complete_checkpoints(tmp_path, caplog):
+    import logging
+
     from vtg_core.backends.checkpoint import load_checkpoint
     from vtg_core.data.synthetic import make_grounding_dataset
 
@@ -178,8 +180,12 @@ def test_sft_on_decoded_clips_with_eval_and_complete_checkpoints(tmp_path):
     cfg.validation.batch_size = 2
     cfg.duration_batching.enabled = True  # batches through the registered duration sampler
     cfg.duration_batching.target_batch_duration = 6.0
-    result = run_sft(cfg, task=task, train_samples=train, eval_samples=val, output_dir=tmp_path / "out")
+    with caplog.at_level(logging.INFO, logger="vtg_core.samplers"):
+        result = run_sft(cfg, task=task, train_samples=train, eval_samples=val, output_dir=tmp_path / "out")
     assert "eval_loss" in result.metrics
+    # Seed 000's sampler lines: set-up, then per-interval batch sizes during training.
+    assert any(m.startswith("DurationBasedBatchSampler initialized: samples=4") for m in caplog.messages)
+    assert any(m.startswith("Step 1: batch_size avg=") for m in caplog.messages), caplog.messages
     final = sorted(os.listdir(result.checkpoint))
     for name in (
         "adapter_model.safetensors",

@@ -138,6 +138,17 @@ class VideoSFTTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self._param_groups_fn = param_groups_fn
         self._batch_sampler = batch_sampler
+        from ..samplers.duration import BatchStats
+
+        # Seed 000's per-interval batch-size lines; they matter most when batches vary in size.
+        self.batch_stats = BatchStats(interval=max(1, int(self.args.logging_steps)))
+        self.add_callback(_SamplerCallback(self))
+
+    def training_step(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> torch.Tensor:
+        ids = inputs.get("input_ids")
+        if ids is not None:
+            self.batch_stats.add(int(ids.shape[0]))
+        return super().training_step(model, inputs, *args, **kwargs)
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         if self.optimizer is None and self._param_groups_fn is not None:
@@ -168,6 +179,24 @@ class VideoSFTTrainer(Trainer):
         )
         # accelerate shards the batches across processes (the sampler was built for one rank).
         return self.accelerator.prepare(loader)
+
+
+class _SamplerCallback(TrainerCallback):
+    """Reshuffles a vtg batch sampler each epoch and logs the batch-size statistics (rank 0)."""
+
+    def __init__(self, trainer: VideoSFTTrainer):
+        self.trainer = trainer
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        sampler = self.trainer._batch_sampler
+        if sampler is not None and hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(int(state.epoch or 0))
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            self.trainer.batch_stats.report(state.global_step)
+        else:
+            self.trainer.batch_stats.sizes = []
 
 
 def _batch_sampler(config: Any, samples: Sequence[Sample]) -> Any:
