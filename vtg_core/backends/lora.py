@@ -20,7 +20,6 @@ The rules, from seed 002's SFT table and the config:
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -188,32 +187,16 @@ def add_tokens(
         # Exactly the tokenizer's size: extra padding rows would be random after a reload.
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     new_ids = [ids[i] for i in new_positions]
-    with torch.no_grad():
-        matrices = [model.get_input_embeddings().weight]
-        out = model.get_output_embeddings()
-        if out is not None and out.weight.data_ptr() != matrices[0].data_ptr():
-            matrices.append(out.weight)
-        for w in matrices:
-            old = w[: min(rows, len(before))].float()
-            mean, std = old.mean(0), old.std(0).mean()
-            idx = torch.tensor(new_positions, dtype=torch.float32)
-            if init == "mean":
-                values = mean.expand(len(new_ids), -1).clone()
-            elif init == "random":
-                gen = torch.Generator().manual_seed(len(tokens))
-                values = mean + torch.randn(len(new_ids), w.shape[1], generator=gen) * std
-            else:
-                values = mean + _sinusoidal(idx, w.shape[1]) * std
-            w[new_ids] = values.to(w.dtype)
+    from ..tasks.temporal_grounding.temporal_tokens import init_temporal_embeddings
+
+    # One initialiser for both matrices (the output one only when it is not tied to the input).
+    matrices = [model.get_input_embeddings().weight]
+    out = model.get_output_embeddings()
+    if out is not None and out.weight.data_ptr() != matrices[0].data_ptr():
+        matrices.append(out.weight)
+    for w in matrices:
+        init_temporal_embeddings(w, new_ids, init, seed=len(tokens))
     return ids
-
-
-def _sinusoidal(positions: torch.Tensor, dim: int) -> torch.Tensor:
-    half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / max(half, 1))
-    angles = positions[:, None] * freqs[None, :]
-    enc = torch.cat([angles.sin(), angles.cos()], dim=1)
-    return enc if enc.shape[1] == dim else torch.cat([enc, torch.zeros(len(positions), 1)], dim=1)
 
 
 def apply_lora(

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ..tasks.temporal_grounding.temporal_tokens import temporal_token_strings
 from . import checkpoint as _checkpoint
 from . import lora as _lora
 from .families import FamilyLayout, family_of
@@ -28,11 +29,6 @@ from .loading import load_model_and_processor
 from .video_inputs import encode as _encode
 
 log = logging.getLogger(__name__)
-
-
-def temporal_token_strings(num_bins: int) -> list[str]:
-    """The temporal tokens ``<0>`` ... ``<num_bins-1>`` (seed 000's ``<0>~<999>`` form)."""
-    return [f"<{i}>" for i in range(int(num_bins))]
 
 
 def generate(
