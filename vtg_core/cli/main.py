@@ -48,6 +48,12 @@ def _register_builtin_commands() -> None:
     from . import train
 
     train.register(cli)
+    from . import eval as eval_cmd
+    from . import export, predict
+
+    eval_cmd.register(cli)
+    predict.register(cli)
+    export.register(cli)
     try:
         from . import doctor
     except ImportError:  # pragma: no cover - written alongside; absent only mid-change

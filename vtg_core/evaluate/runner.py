@@ -43,8 +43,12 @@ class EvalResult:
 
 def generate_answers(model: Any, processor: Any, backend: Any, task: Any, samples: Sequence[Sample],
                      video_cfg: Any, *, batch_size: int = 4, max_new_tokens: int = 32, cache: Any = None,
-                     progress: bool = True, desc: str = "evaluating") -> list[str]:
-    """Greedy answers for ``samples``, batched (left padding), with a progress bar."""
+                     progress: bool = True, desc: str = "evaluating", seed: int | None = None) -> list[str]:
+    """Greedy answers for ``samples``, batched (left padding), with a progress bar.
+
+    ``seed`` goes to :func:`frames_for_sample`: without it a ``random`` sampling strategy draws
+    new frames on every call, so evaluation passes one to make its numbers repeatable.
+    """
     from tqdm.auto import tqdm
 
     was_training = model.training
@@ -54,7 +58,8 @@ def generate_answers(model: Any, processor: Any, backend: Any, task: Any, sample
         bar = tqdm(total=len(samples), desc=desc, disable=not progress, unit="sample")
         for start in range(0, len(samples), batch_size):
             chunk = samples[start:start + batch_size]
-            encoded = [backend.encode(processor, task.build_messages(s), frames_for_sample(s, video_cfg, cache=cache))
+            encoded = [backend.encode(processor, task.build_messages(s),
+                                      frames_for_sample(s, video_cfg, cache=cache, seed=seed))
                        for s in chunk]
             answers.extend(backend.generate(model, processor, encoded, max_new_tokens=max_new_tokens,
                                             do_sample=False))

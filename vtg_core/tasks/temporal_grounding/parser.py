@@ -36,6 +36,10 @@ import re
 from ..base import ParseResult
 from .temporal_tokens import bin_to_time
 
+#: Bump when what the parser reads, or how, changes: evaluation manifests record it, so numbers
+#: scored by different parsers are never mistaken for comparable.
+PARSER_VERSION = 1
+
 _FLAGS = re.IGNORECASE | re.DOTALL
 
 _ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", _FLAGS)
