@@ -472,7 +472,8 @@ def main() -> None:
         vtg_decode._decord_module = False  # what _import_decord caches when decord is not installed
     torch.set_num_threads(args.threads)
     methods = args.only or ["sft", "grpo"]
-    tmp = Path(tempfile.mkdtemp(prefix="vtg-bench-overhead-"))
+    holder = tempfile.TemporaryDirectory(prefix="vtg-bench-overhead-")  # clips, model, run outputs
+    tmp = Path(holder.name)
     data = make_grounding_dataset(tmp / "data", seed=0, **{**DEMO_DATA, "num_val": 0})
     model_dir = save_tiny_model(tmp / "model")
     overrides = [f"dataloader.num_workers={args.workers}", *args.overrides]
@@ -543,6 +544,7 @@ def main() -> None:
     if args.json_path:
         Path(args.json_path).write_text(json.dumps({"steps_per_s": rates, "cpu_s_per_step": cpu,
                                                     "settings": vars(args)}, indent=2))
+    holder.cleanup()
     sys.exit(0 if ok else 1)
 
 

@@ -443,3 +443,18 @@ def test_full_finetune_keeps_a_copy_of_the_starting_policy_as_reference(stack, s
     trained, reference = policy.get_parameter(name), ref.get_parameter(name)
     assert not torch.equal(trained, reference) and not reference.requires_grad
     assert os.path.isfile(os.path.join(result.checkpoint_dir, "model.safetensors"))
+
+
+@pytest.mark.torch
+def test_temporal_tokens_under_lora_are_refused_with_a_way_out(stack):
+    """peft wraps lm_head's new token rows in TrainableTokens, which TRL's fused head cannot read
+    (it crashed with an AttributeError deep in TRL): GRPO must say so before training."""
+    config = make_config(stack["model_dir"])
+    config.temporal.use_temporal_tokens = True
+    config.temporal.num_bins = 8
+    model, _ = _policy(stack, config)
+    with pytest.raises(ConfigError, match="modules_to_save"):
+        grpo._check_lm_head(model)
+    config.lora.modules_to_save = ["lm_head"]
+    model, _ = _policy(stack, config)
+    grpo._check_lm_head(model)  # the head trained in full is fine

@@ -69,7 +69,14 @@ def test_default_demo_runs(tmp_path):
     from vtg_core.cli.main import cli
 
     result = CliRunner().invoke(cli, ["train", "--task", "temporal_grounding", "--output-dir", str(tmp_path),
-                                      "--max-steps", "2"], catch_exceptions=False)
+                                      "--max-steps", "2", "--set", "training.logging_steps=1"],
+                                catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    summary = json.loads((_run_dir(tmp_path) / "metrics.json").read_text())
+    run = _run_dir(tmp_path)
+    summary = json.loads((run / "metrics.json").read_text())
     assert summary["metrics"]["num_samples"] > 0 and summary["baseline"] is not None
+    # The user's settings win over the demo's own (which sets logging_steps=10).
+    from vtg_core.config import load_config
+
+    saved = load_config([run / "config.yaml"])
+    assert saved.training.logging_steps == 1 and saved.training.max_steps == 2

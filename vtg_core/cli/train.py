@@ -72,5 +72,5 @@ def register(cli: click.Group) -> None:
         from ..train.run import train as run_train
 
         result = run_train(config, method=method, demo=demo, output_dir=output_dir,
-                           sft_checkpoint=sft_checkpoint, evaluate_after=not no_eval)
+                           sft_checkpoint=sft_checkpoint, evaluate_after=not no_eval, user_overrides=sets)
         click.echo(format_report(result))

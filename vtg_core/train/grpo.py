@@ -522,6 +522,14 @@ def _check_lm_head(model: Any) -> None:
             raise ConfigError("lora.target_modules contains 'lm_head', which GRPO cannot train (TRL scores "
                               "tokens with lm_head.weight directly). Remove it, or list lm_head under "
                               "lora.modules_to_save to train the head in full.")
+        # New (temporal) token rows of lm_head are a peft TrainableTokens wrapper, which has no
+        # plain weight/bias for TRL's fused head: it would crash, and the rows would never train.
+        tokens = getattr(cfg, "trainable_token_indices", None) or {}
+        if isinstance(tokens, dict) and any(k == "lm_head" or str(k).endswith(".lm_head") for k in tokens):
+            raise ConfigError("GRPO cannot train the new token rows of lm_head under LoRA (temporal tokens "
+                              "with temporal.use_temporal_tokens): TRL reads lm_head.weight directly. Add lm_head "
+                              "to lora.modules_to_save (the SFT stage too, so its checkpoint matches), or train "
+                              "without LoRA (lora.enabled=false).")
 
 
 def _vtg_files_callback(processor: Any, config: Any, added_tokens: list[str]) -> Any:

@@ -52,7 +52,7 @@ DEMO_OVERRIDES: tuple[str, ...] = (
     "training.head_lr=2e-3",
     "training.per_device_train_batch_size=8",
     "training.gradient_accumulation_steps=1",
-    "training.num_train_epochs=24",
+    "training.num_train_epochs=8",
     "training.warmup_ratio=0.05",
     "training.weight_decay=0.0",
     "training.lr_scheduler_type=cosine",
@@ -65,7 +65,7 @@ DEMO_OVERRIDES: tuple[str, ...] = (
     "rl.max_completion_length=16",
     "rl.max_prompt_length=null",
 )
-DEMO_DATA = {"num_train": 300, "num_val": 48, "duration_range": (4.0, 8.0), "fps": 4, "size": (32, 32),
+DEMO_DATA = {"num_train": 600, "num_val": 48, "duration_range": (4.0, 8.0), "fps": 4, "size": (32, 32),
              "max_distractors": 0}
 
 
@@ -140,8 +140,12 @@ def split_holdout(samples: Sequence[Any], fraction: float, seed: int) -> tuple[l
     return ([s for i, s in enumerate(samples) if i not in val_idx], [s for i, s in enumerate(samples) if i in val_idx])
 
 
-def prepare_demo(config: VtgConfig, run_dir: Path) -> VtgConfig:
-    """Generate the synthetic data set and the tiny model inside ``run_dir``; point the config at them."""
+def prepare_demo(config: VtgConfig, run_dir: Path, user_overrides: Sequence[str] = ()) -> VtgConfig:
+    """Generate the synthetic data set and the tiny model inside ``run_dir``; point the config at them.
+
+    ``user_overrides`` (the command line's ``--set`` and options) are applied last, so a user can
+    still change any demo setting (``--set lora.enabled=true``).
+    """
     from ..data.synthetic import make_grounding_dataset
     from ..testing import save_tiny_model
 
@@ -151,20 +155,26 @@ def prepare_demo(config: VtgConfig, run_dir: Path) -> VtgConfig:
     model_dir = save_tiny_model(run_dir / "base-model", seed=config.training.seed)
     log.info("built the tiny offline Qwen3-VL model in %s", model_dir)
     overrides = [*DEMO_OVERRIDES, f"model.name_or_path={model_dir}", f"dataset.annotation_file={paths['train']}",
-                 f"dataset.video_dir={paths['video_dir']}", f"validation.annotation_file={paths['val']}"]
+                 f"dataset.video_dir={paths['video_dir']}", f"validation.annotation_file={paths['val']}",
+                 *user_overrides]
     return apply_overrides(config, overrides)
 
 
 def train(config: VtgConfig, *, method: str = "sft", demo: bool = False, output_dir: str | None = None,
-          sft_checkpoint: str | None = None, evaluate_after: bool = True, progress: bool = True) -> RunResult:
-    """Run one training job; see the module docstring."""
+          sft_checkpoint: str | None = None, evaluate_after: bool = True, progress: bool = True,
+          user_overrides: Sequence[str] = ()) -> RunResult:
+    """Run one training job; see the module docstring.
+
+    ``user_overrides`` are the ``--set`` style overrides ``config`` was built with; the demo
+    re-applies them over its own settings.
+    """
     if method not in ("sft", "grpo"):
         raise ConfigError(f"unknown training method {method!r}; expected 'sft' or 'grpo'")
     run_dir = make_run_dir(config, method, output_dir)
     handler = _attach_log_file(run_dir)
     try:
         if demo:
-            config = prepare_demo(config, run_dir)
+            config = prepare_demo(config, run_dir, user_overrides)
         dump_yaml(config, run_dir / "config.yaml")
         log.info("run directory: %s", run_dir)
 
