@@ -214,7 +214,9 @@ def train(config: VtgConfig, *, method: str = "sft", demo: bool = False, output_
                                                             eval_samples, run_dir, progress)
         summary = {"method": method, "checkpoint": checkpoint_dir, "metrics": metrics, "baseline": baseline,
                    "num_train": len(train_samples), "num_eval": len(eval_samples)}
-        (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2, default=float), encoding="utf-8")
+        from ..evaluate.predictions import atomic_write_text
+
+        atomic_write_text(run_dir / "metrics.json", json.dumps(summary, indent=2, default=float))
         return RunResult(str(run_dir), checkpoint_dir, metrics, baseline, predictions_path)
     finally:
         logging.getLogger().removeHandler(handler)
@@ -230,10 +232,11 @@ def _evaluate(config: VtgConfig, task: Any, backend: Any, checkpoint_dir: str, t
     result = evaluate(model, processor, backend, task, eval_samples, config.video,
                       batch_size=config.validation.batch_size, max_new_tokens=32, cache=make_cache(config.video),
                       progress=progress, desc="evaluating held-out split")
+    from ..evaluate.predictions import write_predictions
+
+    # The same file format as `vtg eval`, so the two can be compared row by row.
     predictions_path = run_dir / "predictions.jsonl"
-    with open(predictions_path, "w", encoding="utf-8") as fh:
-        for p in result.predictions:
-            fh.write(json.dumps(p.to_dict(), default=float) + "\n")
+    write_predictions(predictions_path, eval_samples, result)
     baseline = None
     if config.task == "temporal_grounding":
         from ..tasks.temporal_grounding.baseline import constant_baseline
