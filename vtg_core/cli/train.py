@@ -39,7 +39,7 @@ def register(cli: click.Group) -> None:
         vtg train --method grpo --sft-checkpoint outputs/sft/.../final --data train.jsonl
         """
         from ..config import default_config, load_config
-        from ..config.defaults import default_config_paths, resolve_deepspeed_config
+        from ..config.defaults import default_config_paths, drop_packaged_rewards, resolve_deepspeed_config
 
         stage = "rl" if method == "grpo" else "sft"
         sets = [f"task={task}"]
@@ -62,6 +62,7 @@ def register(cli: click.Group) -> None:
             config = load_config([*default_config_paths(stage), *configs], sets)
         else:
             config = default_config(stage, sets)
+        config = drop_packaged_rewards(config, configs, overrides)
         if demo is None:
             demo = not (configs or data or model or sft_checkpoint)
         if demo:

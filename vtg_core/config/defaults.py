@@ -77,3 +77,36 @@ def resolve_deepspeed_config(value: str | os.PathLike[str] | None) -> Path | Non
         return packaged_config_path(DEEPSPEED_CONFIGS[name])
     raise ConfigError(f"deepspeed: {str(value)!r} is neither an existing file nor a packaged config "
                       f"(packaged: {', '.join(DEEPSPEED_CONFIGS)})")
+
+
+# The task the packaged training configs' ``rewards:`` list was written for (seed 002).
+PACKAGED_REWARDS_TASK = "temporal_grounding"
+
+
+def user_sets_rewards(config_files: list[str] | tuple[str, ...], overrides: list[str] | tuple[str, ...]) -> bool:
+    """Whether the user's own config files or ``--set`` overrides say anything about ``rewards``."""
+    import yaml
+
+    if any(o.split("=", 1)[0].strip().split(".")[0].split("[")[0] == "rewards" for o in overrides):
+        return True
+    for path in config_files:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue  # load_config reports unreadable files with their line
+        if isinstance(data, dict) and "rewards" in data:
+            return True
+    return False
+
+
+def drop_packaged_rewards(config, config_files=(), overrides=()):
+    """Clear ``rewards`` that only come from the packaged defaults when the task is another one.
+
+    The packaged ``rl_config.yaml`` lists temporal-grounding rewards; a plugin task (refusal,
+    multiple choice) must get its own ``default_rewards`` unless the user named rewards.
+    """
+    import attrs
+
+    if config.task == PACKAGED_REWARDS_TASK or not config.rewards or user_sets_rewards(config_files, overrides):
+        return config
+    return attrs.evolve(config, rewards=[])

@@ -30,13 +30,22 @@ def make_cache(video_cfg: Any) -> Any:
     return FrameCache(max_bytes=cache_cfg.max_bytes)
 
 
-def frames_for_sample(sample: Sample, video_cfg: Any, *, cache: Any = None, seed: int | None = None) -> Any:
+def frames_for_sample(sample: Sample, video_cfg: Any, *, cache: Any = None, seed: int | None = None,
+                      task: Any = None) -> Any:
     """Decode ``sample``'s clip with the sampling settings of ``video_cfg`` (a ``VideoConfig``).
 
     ``seed`` only matters for the ``random`` strategy; it is mixed with the sample id so every
     sample draws its own frames, reproducibly.
+
+    A task that takes its frames its own way (around support timestamps, from ``.npz`` arrays,
+    several clips per sample) defines ``load_frames(sample, video_cfg, *, cache, seed)``; when
+    ``task`` has one it is used instead, so SFT, GRPO and evaluation still share one path.
     """
     from .video import load_frames
+
+    task_loader = getattr(task, "load_frames", None) if task is not None else None
+    if callable(task_loader):
+        return task_loader(sample, video_cfg, cache=cache, seed=seed)
 
     if sample.video is None:
         from ..errors import VideoError

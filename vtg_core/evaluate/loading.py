@@ -109,7 +109,11 @@ def load_model(backend: Any, model_path: str, config: VtgConfig, *, device_map: 
 
 
 def default_max_new_tokens(task: Any, config: VtgConfig) -> int:
-    """32 tokens for a bare answer; the GRPO completion length when the task reasons first."""
+    """The task's own ``default_max_new_tokens`` when it has one; else 32 tokens for a bare answer,
+    the GRPO completion length when the task reasons first."""
+    own = getattr(task, "default_max_new_tokens", None)
+    if isinstance(own, int) and own > 0:
+        return own
     if getattr(task, "think", False):
         return int(config.rl.max_completion_length)
     return DEFAULT_MAX_NEW_TOKENS

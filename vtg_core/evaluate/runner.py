@@ -59,7 +59,7 @@ def generate_answers(model: Any, processor: Any, backend: Any, task: Any, sample
         for start in range(0, len(samples), batch_size):
             chunk = samples[start:start + batch_size]
             encoded = [backend.encode(processor, task.build_messages(s),
-                                      frames_for_sample(s, video_cfg, cache=cache, seed=seed))
+                                      frames_for_sample(s, video_cfg, cache=cache, seed=seed, task=task))
                        for s in chunk]
             answers.extend(backend.generate(model, processor, encoded, max_new_tokens=max_new_tokens,
                                             do_sample=False))

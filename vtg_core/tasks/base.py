@@ -66,3 +66,15 @@ class Task(Protocol):
 
     def aggregate(self, scores: Sequence[dict[str, float]], parsed: Iterable[ParseResult]) -> dict[str, float]:
         """Data-set metrics from per-sample scores (e.g. R1@0.5, mIoU, parse_failure_rate)."""
+
+
+# Optional methods the core uses when a task defines them (looked up with ``getattr``):
+#
+# - ``load_frames(sample, video_cfg, *, cache, seed) -> Frames``: take the sample's frames the
+#   task's own way (around support timestamps, from ``.npz`` arrays). SFT, GRPO, evaluation and
+#   prediction all go through :func:`vtg_core.data.sample_frames.frames_for_sample`, which calls it.
+# - ``extra_tokens``: new tokens the tokenizer needs (temporal tokens); the backend adds them.
+# - ``default_max_new_tokens``: how long an answer may be when generating.
+#
+# Answers (``ParseResult.value``) and scores must be JSON-serialisable: predictions are written
+# as JSONL and compared across runs.

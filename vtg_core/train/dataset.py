@@ -18,7 +18,7 @@ from ..backends.video_inputs import encode as default_encode
 from ..data.sample import Sample
 
 
-def frame_loader_from_config(video: Any, *, cache: Any = None) -> Callable[[Sample], Any]:
+def frame_loader_from_config(video: Any, *, cache: Any = None, task: Any = None) -> Callable[[Sample], Any]:
     """``sample -> Frames`` with the ``video`` config section's settings (trimmed to the sample).
 
     The one place frames are taken is :func:`vtg_core.data.sample_frames.frames_for_sample`, so
@@ -31,7 +31,7 @@ def frame_loader_from_config(video: Any, *, cache: Any = None) -> Callable[[Samp
         cache = make_cache(video)
 
     def load(sample: Sample) -> Any:
-        return frames_for_sample(sample, video, cache=cache)
+        return frames_for_sample(sample, video, cache=cache, task=task)
 
     return load
 
@@ -59,7 +59,7 @@ class VideoSampleDataset(Dataset):
         if frame_loader is None:
             if video is None:
                 raise ValueError("VideoSampleDataset needs the video config section or a frame_loader")
-            frame_loader = frame_loader_from_config(video)
+            frame_loader = frame_loader_from_config(video, task=task)
         self.samples = list(samples)
         self.task = task
         self.processor = processor

@@ -478,7 +478,7 @@ def run_grpo(config: Any, *, task: Any, train_samples: Sequence[Any], output_dir
     from datasets import Dataset
 
     dataset = Dataset.from_list(build_rows(task, samples, seed=config.training.seed))
-    loader = frame_loader or frame_loader_from_config(config.video)
+    loader = frame_loader or frame_loader_from_config(config.video, task=task)
     trainer = VideoGRPOTrainer(
         model=model,
         args=args,

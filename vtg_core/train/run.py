@@ -149,15 +149,31 @@ def prepare_demo(config: VtgConfig, run_dir: Path, user_overrides: Sequence[str]
     from ..data.synthetic import make_grounding_dataset
     from ..testing import save_tiny_model
 
-    log.info("generating the synthetic grounding data set (%d train / %d val clips)",
-             DEMO_DATA["num_train"], DEMO_DATA["num_val"])
-    paths = make_grounding_dataset(run_dir / "data", seed=config.training.seed, **DEMO_DATA)
+    demo_overrides: list[str] = list(DEMO_OVERRIDES)
+    if config.task == "temporal_grounding":
+        log.info("generating the synthetic grounding data set (%d train / %d val clips)",
+                 DEMO_DATA["num_train"], DEMO_DATA["num_val"])
+        paths = make_grounding_dataset(run_dir / "data", seed=config.training.seed, **DEMO_DATA)
+    else:
+        # A plugin task offers a demo through ``make_demo_data(directory, seed=) -> {"train", "val",
+        # "video_dir", "overrides"}`` (all but "train" optional).
+        task = build_task(config)
+        maker = getattr(task, "make_demo_data", None)
+        if not callable(maker):
+            raise ConfigError(f"task {config.task!r} has no offline demo data (no make_demo_data); "
+                              f"pass --data FILE (and --model) to train it")
+        log.info("generating the demo data of task %r", config.task)
+        paths = dict(maker(run_dir / "data", seed=config.training.seed))
+        demo_overrides = [o for o in DEMO_OVERRIDES if not o.startswith(("temporal.", "task_options"))]
+        demo_overrides.extend(paths.get("overrides", ()))
     model_dir = save_tiny_model(run_dir / "base-model", seed=config.training.seed)
     log.info("built the tiny offline Qwen3-VL model in %s", model_dir)
-    overrides = [*DEMO_OVERRIDES, f"model.name_or_path={model_dir}", f"dataset.annotation_file={paths['train']}",
-                 f"dataset.video_dir={paths['video_dir']}", f"validation.annotation_file={paths['val']}",
-                 *user_overrides]
-    return apply_overrides(config, overrides)
+    overrides = [*demo_overrides, f"model.name_or_path={model_dir}", f"dataset.annotation_file={paths['train']}"]
+    if paths.get("video_dir"):
+        overrides.append(f"dataset.video_dir={paths['video_dir']}")
+    if paths.get("val"):
+        overrides.append(f"validation.annotation_file={paths['val']}")
+    return apply_overrides(config, [*overrides, *user_overrides])
 
 
 def train(config: VtgConfig, *, method: str = "sft", demo: bool = False, output_dir: str | None = None,
@@ -170,6 +186,9 @@ def train(config: VtgConfig, *, method: str = "sft", demo: bool = False, output_
     """
     if method not in ("sft", "grpo"):
         raise ConfigError(f"unknown training method {method!r}; expected 'sft' or 'grpo'")
+    from ..plugins import get_registry
+
+    get_registry().get("task", config.task)  # an unknown task fails before any directory is made
     run_dir = make_run_dir(config, method, output_dir)
     handler = _attach_log_file(run_dir)
     try:
@@ -226,11 +245,13 @@ def train(config: VtgConfig, *, method: str = "sft", demo: bool = False, output_
 def _evaluate(config: VtgConfig, task: Any, backend: Any, checkpoint_dir: str, train_samples: Sequence[Any],
               eval_samples: Sequence[Any], run_dir: Path, progress: bool) -> tuple[dict, dict | None, str]:
     from ..data.sample_frames import make_cache
+    from ..evaluate.loading import default_max_new_tokens
     from ..evaluate.runner import evaluate
 
     model, processor = backend.load_checkpoint(checkpoint_dir)
     result = evaluate(model, processor, backend, task, eval_samples, config.video,
-                      batch_size=config.validation.batch_size, max_new_tokens=32, cache=make_cache(config.video),
+                      batch_size=config.validation.batch_size,
+                      max_new_tokens=default_max_new_tokens(task, config), cache=make_cache(config.video),
                       progress=progress, desc="evaluating held-out split")
     from ..evaluate.predictions import write_predictions
 
