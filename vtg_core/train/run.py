@@ -270,16 +270,15 @@ def format_report(result: RunResult) -> str:
     """The table ``vtg train`` prints at the end."""
     lines = []
     if result.metrics:
+        # One metric per line (plugin tasks report a dozen), the baseline beside the model.
         keys = [k for k in result.metrics if k != "num_samples"]
-        head = f"{'':<22}" + "".join(f"{k:>20}" for k in keys)
-        lines.append(head)
-
-        def row(name: str, m: dict[str, float]) -> str:
-            return f"{name:<22}" + "".join(f"{m.get(k, float('nan')):>20.3f}" for k in keys)
-
-        lines.append(row("trained model", result.metrics))
-        if result.baseline:
-            lines.append(row("constant baseline", result.baseline))
+        width = max(len(k) for k in keys) + 2 if keys else 10
+        cols = ["trained model"] + (["constant baseline"] if result.baseline else [])
+        lines.append(f"{'metric':<{width}}" + "".join(f"{c:>20}" for c in cols))
+        for k in keys:
+            values = [result.metrics.get(k)] + ([result.baseline.get(k)] if result.baseline else [])
+            lines.append(f"{k:<{width}}" + "".join(
+                f"{v:>20.3f}" if isinstance(v, int | float) else f"{'-':>20}" for v in values))
         lines.append(f"(held-out samples: {int(result.metrics.get('num_samples', 0))}; R1@k and mIoU in %)")
     lines.append(f"run directory:  {result.run_dir}")
     if result.checkpoint_dir:

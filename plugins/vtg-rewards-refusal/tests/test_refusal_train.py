@@ -103,3 +103,28 @@ def test_sft_runs_with_the_curriculum_sampler(tmp_path):
     [run] = list(out.iterdir())
     log = (run / "train.log").read_text()
     assert "refusal curriculum: 3 answerable, 3 refusable samples" in log
+
+
+def test_offline_demo_runs_grpo_with_the_task_rewards(tmp_path):
+    """`vtg train --task refusal_grounding --method grpo` with no data: generated RIQ set, seed 001 rewards."""
+    from vtg_rewards_refusal import plugin
+
+    from vtg_core.cli.main import cli
+    from vtg_core.plugins import set_registry
+    from vtg_core.testing import fresh_registry
+
+    fresh_registry(("rewards_refusal", plugin))
+    try:
+        result = CliRunner().invoke(cli, ["train", "--task", "refusal_grounding", "--method", "grpo",
+                                          "--max-steps", "1", "--output-dir", str(tmp_path)], catch_exceptions=False)
+    finally:
+        set_registry(None)
+    assert result.exit_code == 0, result.output
+    [run_dir] = list(tmp_path.iterdir())
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    # The task's own rewards, not the grounding rewards of the packaged rl_config.yaml.
+    assert [r["name"] for r in config["rewards"]] in ([], list(REWARDS))
+    log = (run_dir / "train.log").read_text()
+    for name in REWARDS:
+        assert f"rewards/{name}/mean" in log or f"'rewards/{name}/mean'" in result.output
+    assert "refusal_accuracy" in result.output and (run_dir / "checkpoints" / "final").is_dir()

@@ -121,6 +121,16 @@ class RefusalGroundingTask:
 
             self._embedder_fn = lazy_embedder(self.sbert_model, device=self.sbert_device)
 
+    def make_demo_data(self, directory: str | os.PathLike[str], *, seed: int) -> dict[str, Any]:
+        """``vtg train --task refusal_grounding`` with no data: a generated RIQ set, half refusable."""
+        from .synthetic import make_riq_dataset
+
+        paths: dict[str, Any] = make_riq_dataset(directory, num_train=48, num_val=16, seed=seed,
+                                                 duration_range=(3.0, 5.0))
+        # Fewer epochs than the grounding demo: a GRPO step here costs num_generations rollouts.
+        paths["overrides"] = ["training.num_train_epochs=1", "video.max_frames=8", "rl.max_completion_length=32"]
+        return paths
+
     def __repr__(self) -> str:
         return (f"RefusalGroundingTask(time_format={self.time_format.name!r}, "
                 f"prompt_template={self.prompt_template!r}, tolerance={self.tolerance})")
