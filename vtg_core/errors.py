@@ -41,3 +41,40 @@ class VideoError(VtgError):
 
 class UnknownNameError(VtgError):
     """A task, reward, backend or sampler name that no loaded plugin registers."""
+
+
+class TrainingInterrupted(VtgError):
+    """A run stopped on SIGTERM / SIGINT after saving a checkpoint; the message says how to resume.
+
+    ``exit_code`` is the shell convention for a signal (128 + its number), which the command line
+    exits with.
+    """
+
+    def __init__(self, message: str, *, signum: int, checkpoint: str | None = None):
+        super().__init__(message)
+        self.signum = signum
+        self.checkpoint = checkpoint
+        self.exit_code = 128 + int(signum)
+
+
+class NonFiniteError(VtgError):
+    """A training step had a non-finite loss or gradient; it was not applied.
+
+    ``step``, ``sample_ids`` (the batch) and ``checkpoint`` (the last complete one, or None).
+    """
+
+    def __init__(self, message: str, *, step: int, sample_ids: list[str], checkpoint: str | None):
+        super().__init__(message)
+        self.step = step
+        self.sample_ids = sample_ids
+        self.checkpoint = checkpoint
+
+
+class RewardError(VtgError):
+    """A reward function raised, timed out, or returned something that is not one finite score
+    per completion. ``reward`` and ``sample_id`` say which."""
+
+    def __init__(self, message: str, *, reward: str, sample_id: str | None = None):
+        super().__init__(message)
+        self.reward = reward
+        self.sample_id = sample_id

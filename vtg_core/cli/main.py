@@ -23,7 +23,7 @@ class _VtgGroup(click.Group):
             return super().invoke(ctx)
         except VtgError as exc:
             click.secho(f"Error: {exc}", fg="red", err=True)
-            ctx.exit(2)
+            ctx.exit(getattr(exc, "exit_code", 2))
 
 
 @click.group(cls=_VtgGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -27,10 +27,13 @@ def register(cli: click.Group) -> None:
     @click.option("--demo/--no-demo", default=None,
                   help="Tiny offline model + generated clips. Default: on when no data and no model are given.")
     @click.option("--no-eval", is_flag=True, help="Skip the held-out evaluation after training.")
+    @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_DIR]",
+                  help="Continue a stopped run from its newest complete checkpoint (alone: the newest run "
+                       "of this task and method under the output dir).")
     def train(task: str, method: str, configs: tuple[str, ...], data: str | None, val_data: str | None,
               video_dir: str | None, model: str | None, backend: str | None, sft_checkpoint: str | None,
               output_dir: str | None, deepspeed: str | None, max_steps: int | None, overrides: tuple[str, ...],
-              demo: bool | None, no_eval: bool) -> None:
+              demo: bool | None, no_eval: bool, resume: str | None) -> None:
         """Train a video language model on TASK with SFT or GRPO.
 
         \b
@@ -63,6 +66,9 @@ def register(cli: click.Group) -> None:
         else:
             config = default_config(stage, sets)
         config = drop_packaged_rewards(config, configs, overrides)
+        if resume:
+            demo = False  # the run's saved config.yaml says everything; only --set / --max-steps apply on top
+            sets = [*([f"training.max_steps={max_steps}"] if max_steps is not None else []), *overrides]
         if demo is None:
             demo = not (configs or data or model or sft_checkpoint)
         if demo:
@@ -73,5 +79,6 @@ def register(cli: click.Group) -> None:
         from ..train.run import train as run_train
 
         result = run_train(config, method=method, demo=demo, output_dir=output_dir,
-                           sft_checkpoint=sft_checkpoint, evaluate_after=not no_eval, user_overrides=sets)
+                           sft_checkpoint=sft_checkpoint, evaluate_after=not no_eval, user_overrides=sets,
+                           resume=resume)
         click.echo(format_report(result))

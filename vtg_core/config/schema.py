@@ -118,6 +118,7 @@ class VideoConfig:
     fps: float = field(0.0, check=_non_negative)
     max_pixels: int | None = field(None, check=_positive)
     cache: CacheConfig = attrs.field(factory=CacheConfig)
+    decode_timeout: float = field(120.0, check=_non_negative)
 
 
 @attrs.define(kw_only=True)
@@ -252,6 +253,8 @@ class TrainingConfig:
     bf16: bool = True
     fp16: bool = False
     resume_from_checkpoint: str | None = None
+    on_nonfinite: Literal["stop", "skip"] = "stop"
+    max_nonfinite_steps: int = field(10, check=_non_negative)
 
 
 @attrs.define(kw_only=True)

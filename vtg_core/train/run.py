@@ -178,23 +178,35 @@ def prepare_demo(config: VtgConfig, run_dir: Path, user_overrides: Sequence[str]
 
 def train(config: VtgConfig, *, method: str = "sft", demo: bool = False, output_dir: str | None = None,
           sft_checkpoint: str | None = None, evaluate_after: bool = True, progress: bool = True,
-          user_overrides: Sequence[str] = ()) -> RunResult:
+          user_overrides: Sequence[str] = (), resume: str | None = None) -> RunResult:
     """Run one training job; see the module docstring.
 
     ``user_overrides`` are the ``--set`` style overrides ``config`` was built with; the demo
-    re-applies them over its own settings.
+    re-applies them over its own settings. ``resume`` continues an earlier run instead (see
+    :func:`vtg_core.train.resume.resume_config`): its run directory, its saved config with
+    ``user_overrides`` on top, from its newest complete checkpoint. A run stopped by SIGTERM /
+    SIGINT raises :class:`~vtg_core.errors.TrainingInterrupted` saying how to resume it.
     """
     if method not in ("sft", "grpo"):
         raise ConfigError(f"unknown training method {method!r}; expected 'sft' or 'grpo'")
     from ..plugins import get_registry
 
     get_registry().get("task", config.task)  # an unknown task fails before any directory is made
-    run_dir = make_run_dir(config, method, output_dir)
+    if resume:
+        from .resume import resume_config
+
+        run_dir, config = resume_config(resume, config, method, output_dir, user_overrides)
+        demo = False
+    else:
+        run_dir = make_run_dir(config, method, output_dir)
     handler = _attach_log_file(run_dir)
     try:
         if demo:
             config = prepare_demo(config, run_dir, user_overrides)
-        dump_yaml(config, run_dir / "config.yaml")
+        if resume:
+            log.info("resuming %s from %s", run_dir, config.training.resume_from_checkpoint)
+        else:
+            dump_yaml(config, run_dir / "config.yaml")
         log.info("run directory: %s", run_dir)
 
         task = build_task(config)
@@ -213,16 +225,24 @@ def train(config: VtgConfig, *, method: str = "sft", demo: bool = False, output_
 
         backend = get_registry().get("backend", config.model.backend).load()()
         checkpoints = run_dir / "checkpoints"
-        if method == "sft":
-            from .sft import run_sft
+        from ..errors import TrainingInterrupted
 
-            result = run_sft(config, task=task, train_samples=train_samples, output_dir=str(checkpoints),
-                             backend=backend)
-        else:
-            from .grpo import run_grpo
+        try:
+            if method == "sft":
+                from .sft import run_sft
 
-            result = run_grpo(config, task=task, train_samples=train_samples, output_dir=str(checkpoints),
-                              backend=backend, sft_checkpoint=sft_checkpoint)
+                result = run_sft(config, task=task, train_samples=train_samples, output_dir=str(checkpoints),
+                                 backend=backend)
+            else:
+                from .grpo import run_grpo
+
+                result = run_grpo(config, task=task, train_samples=train_samples, output_dir=str(checkpoints),
+                                  backend=backend, sft_checkpoint=sft_checkpoint)
+        except TrainingInterrupted as exc:
+            hint = f"vtg train --method {method} --resume {run_dir}"
+            log.warning("%s; resume with: %s", exc, hint)
+            raise TrainingInterrupted(f"{exc}. Resume with: {hint}", signum=exc.signum,
+                                      checkpoint=exc.checkpoint) from None
         checkpoint_dir = getattr(result, "checkpoint_dir", None) or getattr(result, "checkpoint", None)
 
         metrics: dict[str, float] = {}

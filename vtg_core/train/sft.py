@@ -25,8 +25,11 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from ..data.sample import Sample
+from .bad_samples import TrackedCollator, TrackedDataset, VideoFailures
+from .checkpoints import AtomicCheckpointMixin, latest_checkpoint
 from .collate import VideoCollator
 from .dataset import VideoSampleDataset
+from .guards import GracefulStop, NonFiniteGuard
 
 log = logging.getLogger(__name__)
 
@@ -114,30 +117,33 @@ def training_arguments(
 
 
 class _VtgFilesCallback(TrainerCallback):
-    """Makes the Trainer's own ``checkpoint-N`` folders complete (vtg config + metadata)."""
+    """Makes the Trainer's own ``checkpoint-N`` folders complete (vtg config + metadata).
+
+    The files go into the staged folder before it is renamed into place
+    (:class:`~vtg_core.train.checkpoints.AtomicCheckpointMixin`), so they are part of the atomic save.
+    """
 
     def __init__(self, model: Any, processor: Any, config: Any, added_tokens: list[str]):
         self.model, self.processor, self.config, self.added_tokens = model, processor, config, added_tokens
 
-    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if not state.is_world_process_zero:
-            return
+    def before_checkpoint_commit(self, folder: Path, state: Any) -> None:
         from ..backends.checkpoint import write_vtg_files
 
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if folder.is_dir():
-            write_vtg_files(
-                folder, self.model, self.processor, config=self.config, added_tokens=self.added_tokens
-            )
+        write_vtg_files(folder, self.model, self.processor, config=self.config, added_tokens=self.added_tokens)
 
 
-class VideoSFTTrainer(Trainer):
-    """``Trainer`` with per-part learning rates and, optionally, a vtg batch sampler."""
+class VideoSFTTrainer(AtomicCheckpointMixin, Trainer):
+    """``Trainer`` with per-part learning rates, optionally a vtg batch sampler, atomic checkpoints,
+    and, with a :class:`~vtg_core.train.bad_samples.TrackedDataset`, sample ids per batch (for the
+    non-finite guard) and failed clips left out per ``video_failures``."""
 
-    def __init__(self, *args: Any, param_groups_fn: Any = None, batch_sampler: Any = None, **kwargs: Any):
+    def __init__(self, *args: Any, param_groups_fn: Any = None, batch_sampler: Any = None,
+                 video_failures: VideoFailures | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._param_groups_fn = param_groups_fn
         self._batch_sampler = batch_sampler
+        self.video_failures = video_failures or VideoFailures()
+        self._guards = [cb for cb in self.callback_handler.callbacks if isinstance(cb, NonFiniteGuard)]
         from ..samplers.duration import BatchStats
 
         # Seed 000's per-interval batch-size lines; they matter most when batches vary in size.
@@ -145,10 +151,14 @@ class VideoSFTTrainer(Trainer):
         self.add_callback(_SamplerCallback(self))
 
     def training_step(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> torch.Tensor:
+        sample_ids = self.video_failures.take(inputs)
         ids = inputs.get("input_ids")
         if ids is not None:
             self.batch_stats.add(int(ids.shape[0]))
-        return super().training_step(model, inputs, *args, **kwargs)
+        loss = super().training_step(model, inputs, *args, **kwargs)
+        for guard in self._guards:
+            guard.observe(loss, sample_ids)
+        return loss
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         if self.optimizer is None and self._param_groups_fn is not None:
@@ -199,6 +209,23 @@ class _SamplerCallback(TrainerCallback):
             self.trainer.batch_stats.sizes = []
 
 
+def resume_checkpoint(value: str | None, output_dir: str | os.PathLike[str]) -> str | None:
+    """``training.resume_from_checkpoint`` as a folder: ``latest`` is the newest complete
+    ``checkpoint-N`` in ``output_dir`` (see :func:`~vtg_core.train.checkpoints.latest_checkpoint`)."""
+    from ..errors import ConfigError
+
+    if not value:
+        return None
+    if str(value) == "latest":
+        found = latest_checkpoint(output_dir)
+        if found is None:
+            raise ConfigError(f"training.resume_from_checkpoint=latest: no complete checkpoint-N in {output_dir}")
+        return found
+    if not Path(value).is_dir():
+        raise ConfigError(f"training.resume_from_checkpoint: {value} is not a directory")
+    return str(value)
+
+
 def _batch_sampler(config: Any, samples: Sequence[Sample]) -> Any:
     name = getattr(config, "sampler_name", "random")
     if name == "random":
@@ -241,6 +268,11 @@ def run_sft(
     if model is None or processor is None:
         model, processor = backend.load(config)
     extra = list(getattr(task, "extra_tokens", []) or [])
+    # LoRA weights and new token rows are drawn here, before the Trainer seeds anything: seed now, so
+    # training.seed decides them and two runs (or a run and its resumption's reference) agree.
+    from transformers import set_seed
+
+    set_seed(config.training.seed)
     model, added = backend.prepare_for_training(model, processor, config, extra_tokens=extra or None)
 
     seed = config.training.seed
@@ -266,18 +298,37 @@ def run_sft(
             seed=seed,
         )
     args = training_arguments(config, output_dir, has_eval=eval_ds is not None)
+    resume = resume_checkpoint(config.training.resume_from_checkpoint, output_dir)
+    stop = GracefulStop()
+    guard = NonFiniteGuard(policy=config.training.on_nonfinite, max_skips=config.training.max_nonfinite_steps,
+                           checkpoint_dir=str(output_dir))
+    dataset_cfg = getattr(config, "dataset", None)
     trainer = VideoSFTTrainer(
         model=model,
         args=args,
-        train_dataset=train_ds,
+        train_dataset=TrackedDataset(train_ds),
         eval_dataset=eval_ds,
-        data_collator=VideoCollator.for_processor(processor),
+        data_collator=TrackedCollator(VideoCollator.for_processor(processor)),
         processing_class=processor,
-        callbacks=[_VtgFilesCallback(model, processor, config, added), *callbacks],
+        callbacks=[_VtgFilesCallback(model, processor, config, added), stop, guard, *callbacks],
         param_groups_fn=lambda m: backend.param_groups(m, config),
         batch_sampler=_batch_sampler(config, train_samples),
+        video_failures=VideoFailures(getattr(dataset_cfg, "invalid_policy", "skip"),
+                                     getattr(dataset_cfg, "max_invalid_fraction", 0.05)),
     )
-    train_out = trainer.train(resume_from_checkpoint=config.training.resume_from_checkpoint)
+    try:
+        train_out = trainer.train(resume_from_checkpoint=resume)
+    finally:
+        stop.restore()
+    if trainer.video_failures.samples:
+        log.warning("samples left out because their video failed to decode: %s (%s)",
+                    len(trainer.video_failures.samples), trainer.video_failures.summary())
+    if stop.received is not None:
+        from ..errors import TrainingInterrupted
+
+        last = latest_checkpoint(output_dir)
+        raise TrainingInterrupted(f"{stop.signal_name} received: stopped after step {trainer.state.global_step} "
+                                  f"with a checkpoint in {last}", signum=stop.received, checkpoint=last)
     metrics = dict(train_out.metrics)
     if eval_ds is not None:
         metrics.update(trainer.evaluate())
