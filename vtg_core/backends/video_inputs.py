@@ -109,13 +109,29 @@ def assistant_turn_end(processor: Any) -> str:
     return result
 
 
-def _count_video_parts(messages: Sequence[dict[str, Any]]) -> int:
-    n = 0
+def _visual_parts(messages: Sequence[dict[str, Any]]) -> list[str]:
+    """``"video"`` / ``"image"`` for each visual part of ``messages``, in order of appearance."""
+    kinds = []
     for message in messages:
         content = message.get("content")
         if isinstance(content, list):
-            n += sum(1 for part in content if isinstance(part, dict) and part.get("type") == "video")
-    return n
+            kinds.extend(part["type"] for part in content
+                         if isinstance(part, dict) and part.get("type") in ("video", "image"))
+    return kinds
+
+
+def _count_video_parts(messages: Sequence[dict[str, Any]]) -> int:
+    return _visual_parts(messages).count("video")
+
+
+def _image_array(item: Any) -> np.ndarray:
+    """One image part's pixels: an HWC array, or a ``Frames`` / THWC array holding a single frame."""
+    array = np.asarray(item.array if hasattr(item, "array") else item)
+    if array.ndim == 4 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise ValueError(f"an image part needs one HWC RGB frame, got shape {array.shape}")
+    return array if array.flags.writeable else array.copy()
 
 
 def encode(
@@ -130,23 +146,32 @@ def encode(
     """Model inputs for one conversation: a dict of tensors with a batch dimension of 1.
 
     ``frames`` is one ``Frames`` (or a THWC uint8 array) per ``{"type": "video"}`` part of
-    ``messages``, or a single one. With ``answer`` the answer and the template's end-of-turn are
+    ``messages``, or a single one; a conversation with ``{"type": "image"}`` parts (multi-image
+    mode) takes one HWC frame per image part, the list following the parts' order. With ``answer`` the answer and the template's end-of-turn are
     appended and ``labels`` supervise exactly those tokens (the prompt, system text and video
     placeholders are ``-100``). Keys: ``input_ids``, ``attention_mask``, ``mm_token_type_ids``
     (Qwen), ``pixel_values_videos`` + ``video_grid_thw`` (+ ``second_per_grid_ts`` for
-    Qwen2.5-VL), or ``pixel_values`` (InternVL), and ``labels`` when an answer is given.
+    Qwen2.5-VL), ``pixel_values`` + ``image_grid_thw`` for image parts, or ``pixel_values``
+    (InternVL), and ``labels`` when an answer is given.
     """
     layout = family if isinstance(family, FamilyLayout) else family_of(family or _model_type(processor))
     frame_list = list(frames) if isinstance(frames, (list, tuple)) else [frames]
-    n_parts = _count_video_parts(messages)
-    if n_parts != len(frame_list):
+    kinds = _visual_parts(messages)
+    n_parts = kinds.count("video")
+    if len(kinds) != len(frame_list):
+        what = "video part(s)" if n_parts == len(kinds) else f"visual part(s) ({n_parts} video, {len(kinds) - n_parts} image)"
         raise ValueError(
-            f"the conversation has {n_parts} video part(s) but {len(frame_list)} clip(s) of frames were "
-            "given; pass one Frames per {'type': 'video'} part"
+            f"the conversation has {len(kinds)} {what} but {len(frame_list)} clip(s) of frames were "
+            "given; pass one Frames per {'type': 'video'} part and one frame per {'type': 'image'} part, in order"
         )
+    # Several images (multi-image mode) go to the processor as images, in the order of their parts.
+    images = [_image_array(f) for f, kind in zip(frame_list, kinds, strict=True) if kind == "image"] or None
+    frame_list = [f for f, kind in zip(frame_list, kinds, strict=True) if kind == "video"]
     prompt = processor.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
 
     kwargs: dict[str, Any] = {"return_tensors": "pt"}
+    if images is not None:
+        kwargs["images"] = images
     videos = None
     if frame_list:
         videos, metadata = [], []
@@ -177,6 +202,8 @@ def encode(
     if "second_per_grid_ts" in out and not isinstance(out["second_per_grid_ts"], torch.Tensor):
         data["second_per_grid_ts"] = torch.tensor(out["second_per_grid_ts"], dtype=torch.float32)
     _check_placeholders(processor, layout, data, len(frame_list))
+    if images is not None and layout.video_input != "frames":
+        _check_image_placeholders(processor, data)
 
     if answer is not None:
         tokenizer = processor.tokenizer
@@ -210,6 +237,18 @@ def _model_type(processor: Any) -> str:
         if name.startswith(prefix):
             return model_type
     return name
+
+
+def _check_image_placeholders(processor: Any, data: dict[str, torch.Tensor]) -> None:
+    grid = data.get("image_grid_thw")
+    merge = int(processor.image_processor.merge_size)
+    expected = 0 if grid is None else int(grid.prod(-1).sum()) // (merge * merge)
+    found = int((data["input_ids"] == processor.image_token_id).sum())
+    if found != expected:
+        raise RuntimeError(
+            f"{type(processor).__name__}: the prompt has {found} image placeholder tokens but the images "
+            f"give {expected} visual tokens; the chat template or tokenizer does not match the processor"
+        )
 
 
 def _check_placeholders(
