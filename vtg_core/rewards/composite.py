@@ -84,11 +84,19 @@ def _check_options(name: str, factory: Callable[..., Any], options: dict[str, An
 
 
 def build_rewards(entries: Iterable[Any], registry: Any = None) -> list[WeightedReward]:
-    """One :class:`WeightedReward` per entry; ``__name__`` made unique (``name_2``...) for TRL's logs."""
+    """One :class:`WeightedReward` per entry; ``__name__`` made unique (``name_2``...) for TRL's logs.
+
+    Each callable is guarded (:mod:`vtg_core.rewards.guard`): an entry's ``on_error`` (``raise``,
+    ``zero``, ``drop``) and ``timeout`` (seconds) options belong to the guard, not the reward.
+    """
+    from .guard import GUARD_OPTIONS, check_guard_options, guard_reward
+
     built: list[WeightedReward] = []
     seen: dict[str, int] = {}
     for entry in entries:
         name, weight, options = _entry_parts(entry)
+        guard = {k: options.pop(k) for k in GUARD_OPTIONS if k in options}
+        on_error, timeout = check_guard_options(name, guard.get("on_error", "raise"), guard.get("timeout"))
         factory = _factory(name, registry)
         _check_options(name, factory, options)
         if name == "composite" and registry is not None and "registry" not in options:
@@ -101,7 +109,7 @@ def build_rewards(entries: Iterable[Any], registry: Any = None) -> list[Weighted
         # A callable object without a writable __name__ keeps its own.
         with contextlib.suppress(AttributeError, TypeError):
             fn.__name__ = label
-        built.append(WeightedReward(label, weight, fn))
+        built.append(WeightedReward(label, weight, guard_reward(fn, label, on_error=on_error, timeout=timeout)))
     return built
 
 

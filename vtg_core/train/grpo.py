@@ -309,7 +309,9 @@ def build_reward_funcs(config: Any, task: Any, reward_funcs: Any = None,
         for name, fn in items:
             if not callable(fn):
                 raise ConfigError(f"reward {name!r} is not callable")
-            funcs.append(_NamedReward(fn, _unique(name, names)))
+            from ..rewards.guard import guard_reward  # NaN / wrong length / raising: a clear RewardError
+
+            funcs.append(_NamedReward(guard_reward(fn, _unique(name, names)), _unique(name, names)))
             names.append(funcs[-1].__name__)
         return funcs, [1.0] * len(funcs), names
     from ..rewards import build_rewards
