@@ -27,7 +27,8 @@ def register(cli: click.Group) -> None:
                   help="Where metrics.json, predictions.jsonl and manifest.json go "
                        "(default: eval_outputs/<task>-<data>-<hash>).")
     @click.option("--plots", "plots_dir", type=click.Path(file_okay=False), default=None,
-                  help="Draw timelines of the best / median / worst samples and an IoU histogram here.")
+                  help="Draw timelines of the best / median / worst samples and an IoU histogram here "
+                       "(grounding tasks), and the task's tables (e.g. a confusion matrix) as PNGs.")
     @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                   help="Override a key of the checkpoint's saved config, e.g. --set video.max_frames=16.")
     @click.option("--from-pred", is_flag=True, default=None,

@@ -8,7 +8,9 @@
 
 Either way the output folder gets ``metrics.json`` (overall + breakdowns), ``predictions.jsonl``
 and ``manifest.json`` (:mod:`.manifest`), each written atomically; ``--plots`` adds timelines of
-the best / median / worst samples and an IoU histogram.
+the best / median / worst samples and an IoU histogram (grounding tasks). A task's extra tables
+(``report_tables``, e.g. a confusion matrix; see :mod:`.tables`) are printed, stored in
+``metrics.json`` and drawn as PNGs by ``--plots``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class EvalOutcome:
     result: EvalResult
     samples: list[Any]
     plots: list[str] = attrs.field(factory=list)
+    tables: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def files(self) -> dict[str, str]:
@@ -238,25 +241,33 @@ def _finish(scored: tuple[EvalResult, dict[str, Any]], task: Any, samples: list[
         if not any(field in s.metadata for s in samples):
             log.warning("no sample has the metadata field %r; its breakdown is one '(missing)' group", field)
         tables[field] = breakdown(task, samples, result, field, bins)
+    from .tables import task_tables
+
+    extra = task_tables(task, result, samples)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     write_predictions(Path(out_dir) / "predictions.jsonl", samples, result)
     summary = {"task": manifest["task"]["name"], "manifest_id": manifest["id"], "metrics": result.metrics,
-               "by": tables}
+               "by": tables, **({"tables": extra} if extra else {})}
     atomic_write_text(Path(out_dir) / "metrics.json", json.dumps(summary, indent=2, default=float) + "\n")
     mf.write_manifest(Path(out_dir) / "manifest.json", manifest)
     plots: list[str] = []
     if plots_dir:
-        plots = _plots(samples, result, plots_dir)
-    return EvalOutcome(result.metrics, tables, str(out_dir), manifest, result, list(samples), plots)
+        plots = _plots(samples, result, plots_dir, extra)
+    return EvalOutcome(result.metrics, tables, str(out_dir), manifest, result, list(samples), plots, extra)
 
 
-def _plots(samples: list[Any], result: EvalResult, plots_dir: str) -> list[str]:
+def _plots(samples: list[Any], result: EvalResult, plots_dir: str, extra: dict[str, Any]) -> list[str]:
+    from .tables import plot_table
+
+    drawn = [plot_table(name, table, Path(plots_dir) / f"{name}.png") for name, table in extra.items()]
     if not result.predictions or "iou" not in result.predictions[0].scores:
-        log.warning("--plots draws temporal-grounding timelines (per-sample 'iou'); this task has none")
-        return []
+        if not drawn:
+            log.warning("--plots draws temporal-grounding timelines (per-sample 'iou') and the task's tables; "
+                        "this task has neither")
+        return drawn
     from ..visualize.timeline import eval_plots
 
-    return eval_plots(samples, result, plots_dir)
+    return drawn + eval_plots(samples, result, plots_dir)
 
 
 def format_report(outcome: EvalOutcome) -> str:
@@ -277,6 +288,9 @@ def format_report(outcome: EvalOutcome) -> str:
             lines.append(row(f"  {group}", m))
     if "R1@0.5" in outcome.metrics:
         lines.append("(R1@k and mIoU in %, parse_failure_rate a fraction)")
+    from .tables import format_table
+
+    lines.extend(format_table(name, table) for name, table in outcome.tables.items())
     lines.append(f"output:    {outcome.output_dir}  (metrics.json, predictions.jsonl, manifest.json; "
                  f"manifest id {outcome.manifest['id']})")
     if outcome.plots:
