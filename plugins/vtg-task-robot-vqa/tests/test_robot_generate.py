@@ -9,10 +9,10 @@ import os
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from vtg_robot_vqa import schema
 from vtg_robot_vqa.generate import GenerationConfig, generate_dataset, type_counts
 from vtg_robot_vqa.trajectories import load_trajectories
+
 from vtg_core.errors import ConfigError, DataError
 
 SEED_PREFERENCE_FIELDS = {"sample_type", "prompt", "answer", "first_npz_path", "second_npz_path",
@@ -45,7 +45,7 @@ def test_rows_hold_every_schema_field_with_the_seed_names(trajectories, tmp_path
     _generate(trajectories, tmp_path / "ds", num_samples=60, seed=1)
     rows = _rows(tmp_path / "ds")
     assert len(rows) == 60
-    assert SEED_PREFERENCE_FIELDS | SEED_PROGRESS_FIELDS <= set(schema.ALL_FIELDS)
+    assert set(schema.ALL_FIELDS) >= SEED_PREFERENCE_FIELDS | SEED_PROGRESS_FIELDS
     for row in rows:
         assert set(row) == set(schema.ALL_FIELDS)  # every column in every row
         own = SEED_PREFERENCE_FIELDS if row["sample_type"] == "preference" else SEED_PROGRESS_FIELDS
