@@ -211,14 +211,19 @@ class LoraConfig:
 
     ``modules_to_save`` are trained in full and saved with the adapter; add ``embed_tokens`` and
     ``lm_head`` when ``temporal.use_temporal_tokens`` adds tokens to the vocabulary.
+    ``r: 0`` means no adapter, full fine-tuning (seed 004's ``--lora_rank 0``): it sets ``enabled: false``.
     """
 
     enabled: bool = True
-    r: int = field(64, check=_at_least_one)
+    r: int = field(64, check=_non_negative)
     lora_alpha: int = field(128, check=_positive)
     lora_dropout: float = field(0.05, check=_open_fraction)
     target_modules: list[str] | str = attrs.field(factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     modules_to_save: list[str] = attrs.field(factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        if self.r == 0:
+            self.enabled = False
 
 
 @attrs.define(kw_only=True)
