@@ -12,8 +12,9 @@ def register(cli: click.Group) -> None:
                   help="Supervised fine-tuning or GRPO.")
     @click.option("-c", "--config", "configs", multiple=True, type=click.Path(dir_okay=False, exists=True),
                   help="YAML config file(s), merged in order over the packaged defaults.")
-    @click.option("--data", type=click.Path(dir_okay=False), help="Training annotations (dataset.annotation_file).")
-    @click.option("--val-data", type=click.Path(dir_okay=False), help="Held-out annotations (validation.annotation_file).")
+    @click.option("--data", type=click.Path(), help="Training annotations (dataset.annotation_file); a data set "
+                  "folder for tasks that read one (robot_vqa).")
+    @click.option("--val-data", type=click.Path(), help="Held-out annotations (validation.annotation_file).")
     @click.option("--video-dir", type=click.Path(file_okay=False), help="Where relative video paths resolve.")
     @click.option("--model", help="Base model: Hub id or local path (model.name_or_path).")
     @click.option("--backend", help="Model backend (model.backend; `vtg backends`).")

@@ -118,7 +118,7 @@ def build_task(config: VtgConfig) -> Any:
 
 def load_split(task: Any, path: str, config: VtgConfig, video_dir: str | None) -> list[Any]:
     """Samples of one annotation file, under the config's invalid-row policy."""
-    if not os.path.isfile(path):
+    if not os.path.exists(path):  # a folder is fine for tasks that read data sets saved to disk
         raise DataError(f"annotation file not found: {path}")
     samples = task.load(path, video_dir=video_dir, policy=config.dataset.invalid_policy,
                         max_invalid_fraction=config.dataset.max_invalid_fraction)
