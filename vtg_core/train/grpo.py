@@ -356,7 +356,9 @@ def prompt_encoder(backend: Any, processor: Any, samples: Sequence[Any], load_fr
     def encode(row: dict[str, Any]) -> Any:
         messages = denormalize_messages(row["prompt"])
         sample = by_id[str(row["sample_id"])]
-        frames = [load_frames(sample)] if sample.video else []
+        frames = load_frames(sample) if sample.video else []
+        # A task's own loader may return one clip per visual part (robot_vqa: two videos per pair).
+        frames = list(frames) if isinstance(frames, list | tuple) else [frames]
         data = backend.encode(processor, messages, frames)
         if "video_grid_thw" in data:  # Qwen families: one <|video_pad|> per merged patch
             return encoded_from_processor_output(str(row["sample_id"]), data, placeholder_id=video_token,

@@ -112,3 +112,39 @@ def test_offline_demo_trains_without_data(vtg_cli, tmp_path):
     [run] = list(tmp_path.iterdir())
     assert (run / "data" / "train" / "generation_config.json").is_file()
     assert (run / "checkpoints" / "final").is_dir() and "preference_accuracy" in result.output
+
+
+def test_grpo_uses_the_task_rewards_on_two_video_prompts(vtg_cli, tmp_path, splits, monkeypatch):
+    """One GRPO step per sample type: each reward scores its own rows and is None on the others."""
+    from vtg_core.train import grpo
+
+    runs = []
+    real_run_grpo = grpo.run_grpo
+
+    def keep_result(*args, **kwargs):
+        runs.append(real_run_grpo(*args, **kwargs))
+        return runs[-1]
+
+    monkeypatch.setattr(grpo, "run_grpo", keep_result)
+    CONFIG_RL = {**CONFIG, "lora": {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["q_proj"]},
+                 "rl": {"num_generations": 2, "max_completion_length": 4, "max_prompt_length": None,
+                        "kl_coef": 0.0, "temperature": 1.0}}
+    config = tmp_path / "grpo.yaml"
+    config.write_text(yaml.safe_dump(CONFIG_RL), encoding="utf-8")
+    from vtg_core.testing import tiny_model_dir
+
+    result = CliRunner().invoke(vtg_cli, ["train", "--task", "robot_vqa", "--method", "grpo", "-c", str(config),
+                                          "--data", splits["train"], "--val-data", splits["val"], "--model",
+                                          tiny_model_dir(), "--output-dir", str(tmp_path / "runs"), "--max-steps",
+                                          "2", "--no-eval"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    [run] = runs
+    assert run.reward_names == ("robot_preference", "robot_progress")
+    records = [json.loads(line) for line in Path(run.completions_path).read_text().splitlines()]
+    assert len(records) == 4
+    for record in records:
+        rewards = record["rewards"]
+        assert (rewards["robot_preference"] is None) != (rewards["robot_progress"] is None)
+        assert all(v is None or 0.0 <= v <= 1.0 for v in rewards.values())
+    scored = {name for record in records for name, v in record["rewards"].items() if v is not None}
+    assert scored == {"robot_preference", "robot_progress"}  # a two-video preference prompt and a progress one
