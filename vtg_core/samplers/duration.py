@@ -64,7 +64,8 @@ class _BudgetBatchSampler(ShardedBatchSampler):
 
     def __init__(self, costs: Sequence[float], budget: float, *, max_batch_size: int | None = None,
                  min_batch_size: int = 1, drop_last: bool = False, shuffle: bool = True, rank: int = 0,
-                 world_size: int = 1, seed: int = 0, ids: Sequence[str] | None = None):
+                 world_size: int = 1, seed: int = 0, ids: Sequence[str] | None = None,
+                 align_ranks: bool = False):
         super().__init__(rank=rank, world_size=world_size, seed=seed, drop_last=drop_last)
         if not (isinstance(budget, int | float) and not isinstance(budget, bool) and budget > 0
                 and math.isfinite(budget)):
@@ -79,15 +80,53 @@ class _BudgetBatchSampler(ShardedBatchSampler):
         self.max_batch_size = max_batch_size
         self.min_batch_size = min_batch_size
         self.shuffle = shuffle
-        batches, last_complete = pack_by_budget(self.costs, self.budget, min_batch_size=min_batch_size,
-                                                max_batch_size=max_batch_size)
+        self.align_ranks = bool(align_ranks) and world_size > 1
         self.dropped: list[int] = []
-        if drop_last and batches and not last_complete:
-            self.dropped = batches.pop()
-        if not drop_last:
-            batches = split_to_multiple(batches, world_size, min_batch_size=min_batch_size)
-        self.batches = batches
+        self.padded: list[int] = []
+        if self.align_ranks:
+            self.batches = self._pack_aligned()
+        else:
+            batches, last_complete = pack_by_budget(self.costs, self.budget, min_batch_size=min_batch_size,
+                                                    max_batch_size=max_batch_size)
+            if drop_last and batches and not last_complete:
+                self.dropped = batches.pop()
+            if not drop_last:
+                batches = split_to_multiple(batches, world_size, min_batch_size=min_batch_size)
+            self.batches = batches
         self._log_init()
+
+    def _pack_aligned(self) -> list[list[int]]:
+        """Batches in runs of ``world_size``, all of one run the same size (``align_ranks=True``).
+
+        Samples sorted by cost are dealt out in tuples of ``world_size`` neighbours (similar costs);
+        tuples are packed by the cost of their dearest member, and each packed run of tuples gives
+        every rank one batch: rank ``r`` takes the ``r``-th sample of each tuple. So at every step
+        each rank holds the same number of samples, each batch within the budget. That is what
+        GRPO needs (TRL gathers the completions of all ranks into one tensor, which needs equal
+        counts). When the sample count does not divide by ``world_size``, the last tuple is filled
+        with the cheapest samples again (``drop_last``: left out instead).
+        """
+        world = self.world_size
+        order = sorted(range(len(self.costs)), key=lambda i: (self.costs[i], i))
+        tuples = [order[i: i + world] for i in range(0, len(order), world)]
+        if tuples and len(tuples[-1]) < world:
+            if self.drop_last:
+                self.dropped = tuples.pop()
+            else:
+                self.padded = [order[i % len(order)] for i in range(world - len(tuples[-1]))]
+                tuples[-1] = tuples[-1] + self.padded
+        runs, _ = pack_by_budget([max(self.costs[i] for i in t) for t in tuples], self.budget,
+                                 min_batch_size=self.min_batch_size, max_batch_size=self.max_batch_size)
+        return [[tuples[t][r] for t in run] for run in runs for r in range(world)]
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        if not self.align_ranks:
+            return self._shuffled_batches(epoch)
+        world = self.world_size
+        runs = list(range(len(self.batches) // world))
+        if self.shuffle:
+            self.rng(epoch).shuffle(runs)
+        return [list(self.batches[run * world + r]) for run in runs for r in range(world)]
 
     def _check_cost(self, cost: Any, index: int, ids: Sequence[str] | None) -> float:
         if isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost) and cost >= 0:
@@ -96,7 +135,7 @@ class _BudgetBatchSampler(ShardedBatchSampler):
         raise DataError(f"{type(self).__name__}: {who} has {self.unit_name} {cost!r}; "
                         f"it must be a finite number >= 0")
 
-    def epoch_batches(self, epoch: int) -> list[list[int]]:
+    def _shuffled_batches(self, epoch: int) -> list[list[int]]:
         order = list(range(len(self.batches)))
         if self.shuffle:
             self.rng(epoch).shuffle(order)
@@ -108,6 +147,8 @@ class _BudgetBatchSampler(ShardedBatchSampler):
         raise NotImplementedError
 
     def _log_init(self) -> None:
+        if self.rank != 0:  # every rank packs the same batches: one report is enough
+            return
         n = len(self.costs)
         avg = sum(self.costs) / n if n else 0.0
         expected = self.budget / avg if avg > 0 else float("inf")
@@ -129,6 +170,9 @@ class _BudgetBatchSampler(ShardedBatchSampler):
         if self.dropped:
             logger.info("drop_last: %d samples of the final, incomplete batch are left out of every epoch",
                         len(self.dropped))
+        if self.padded:
+            logger.warning("%d samples cannot be shared evenly by %d ranks: %d sample(s) are seen twice per epoch",
+                           n, self.world_size, len(self.padded))
 
     def _budget_text(self) -> str:
         raise NotImplementedError
@@ -147,10 +191,10 @@ class DurationBasedBatchSampler(_BudgetBatchSampler):
     def __init__(self, durations: Sequence[float], *, target_batch_duration: float = 1200.0,
                  max_batch_size: int | None = None, min_batch_size: int = 1, drop_last: bool = False,
                  shuffle: bool = True, rank: int = 0, world_size: int = 1, seed: int = 0,
-                 ids: Sequence[str] | None = None):
+                 ids: Sequence[str] | None = None, align_ranks: bool = False):
         super().__init__(durations, target_batch_duration, max_batch_size=max_batch_size,
                          min_batch_size=min_batch_size, drop_last=drop_last, shuffle=shuffle, rank=rank,
-                         world_size=world_size, seed=seed, ids=ids)
+                         world_size=world_size, seed=seed, ids=ids, align_ranks=align_ranks)
 
     @property
     def target_batch_duration(self) -> float:
@@ -171,10 +215,10 @@ class TokenBudgetBatchSampler(_BudgetBatchSampler):
     def __init__(self, tokens: Sequence[float], *, max_visual_tokens: int = 16384,
                  max_batch_size: int | None = None, min_batch_size: int = 1, drop_last: bool = False,
                  shuffle: bool = True, rank: int = 0, world_size: int = 1, seed: int = 0,
-                 ids: Sequence[str] | None = None):
+                 ids: Sequence[str] | None = None, align_ranks: bool = False):
         super().__init__(tokens, max_visual_tokens, max_batch_size=max_batch_size,
                          min_batch_size=min_batch_size, drop_last=drop_last, shuffle=shuffle, rank=rank,
-                         world_size=world_size, seed=seed, ids=ids)
+                         world_size=world_size, seed=seed, ids=ids, align_ranks=align_ranks)
 
     @property
     def max_visual_tokens(self) -> float:
@@ -268,15 +312,19 @@ def _ids(samples: Sequence[Any]) -> list[str] | None:
 
 
 def build_duration(samples: Sequence[Any], *, config: Any = None, rank: int = 0, world_size: int = 1,
-                   seed: int = 0) -> DurationBasedBatchSampler:
-    """Factory of the ``duration`` sampler: ``config`` is a VtgConfig or a DurationBatchingConfig."""
+                   seed: int = 0, align_ranks: bool = False) -> DurationBasedBatchSampler:
+    """Factory of the ``duration`` sampler: ``config`` is a VtgConfig or a DurationBatchingConfig.
+
+    ``align_ranks``: every rank gets the same number of samples at each step (GRPO needs it; see
+    ``_BudgetBatchSampler._pack_aligned``)."""
     from ..config.schema import DurationBatchingConfig
 
     section = _section(config, "duration_batching", DurationBatchingConfig)
     return DurationBasedBatchSampler(
         sample_durations(samples), target_batch_duration=section.target_batch_duration,
         max_batch_size=section.max_batch_size, min_batch_size=section.min_batch_size,
-        drop_last=section.drop_last, rank=rank, world_size=world_size, seed=seed, ids=_ids(samples))
+        drop_last=section.drop_last, rank=rank, world_size=world_size, seed=seed, ids=_ids(samples),
+        align_ranks=align_ranks)
 
 
 def default_token_estimator(video: Any = None) -> Callable[[Any], float]:
@@ -302,8 +350,8 @@ def default_token_estimator(video: Any = None) -> Callable[[Any], float]:
 
 
 def build_token_budget(samples: Sequence[Any], *, config: Any = None, rank: int = 0, world_size: int = 1,
-                       seed: int = 0, estimate_tokens: Callable[[Any], float] | None = None
-                       ) -> TokenBudgetBatchSampler:
+                       seed: int = 0, estimate_tokens: Callable[[Any], float] | None = None,
+                       align_ranks: bool = False) -> TokenBudgetBatchSampler:
     """Factory of the ``token_budget`` sampler: ``config`` is a VtgConfig or a TokenBatchingConfig.
 
     ``estimate_tokens(sample)`` gives a sample's visual tokens; by default it is computed from the
@@ -318,4 +366,4 @@ def build_token_budget(samples: Sequence[Any], *, config: Any = None, rank: int 
     return TokenBudgetBatchSampler(
         tokens, max_visual_tokens=section.max_visual_tokens, max_batch_size=section.max_batch_size,
         min_batch_size=section.min_batch_size, drop_last=section.drop_last, rank=rank,
-        world_size=world_size, seed=seed, ids=_ids(samples))
+        world_size=world_size, seed=seed, ids=_ids(samples), align_ranks=align_ranks)

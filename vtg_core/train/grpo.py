@@ -176,10 +176,52 @@ def grpo_config_kwargs(config: Any, output_dir: str | os.PathLike[str], *,
     if reward_weights is not None:
         kwargs["reward_weights"] = [float(w) for w in reward_weights]
     if getattr(config, "deepspeed", None):
-        from ..config import resolve_deepspeed_config
+        from .distributed_deepspeed import deepspeed_for_run
 
-        kwargs["deepspeed"] = str(resolve_deepspeed_config(config.deepspeed))
+        kwargs["deepspeed"] = deepspeed_for_run(config, output_dir, micro_batch=batch, bf16=bf16, fp16=fp16)
     return kwargs
+
+
+def _process_extras(kwargs: dict[str, Any]) -> dict[str, Any]:
+    from .distributed import training_args_extras
+
+    return {**kwargs, **training_args_extras(deepspeed=bool(kwargs.get("deepspeed")))}
+
+
+def grpo_batch_sampler(config: Any, samples: Sequence[Any], *, steps_per_generation: int = 1) -> Any:
+    """The configured vtg sampler as GRPO's generation batches, or ``None`` for ``random`` (TRL's own).
+
+    One sampler batch is one generation batch of this rank: its prompts, each with
+    ``rl.num_generations`` completions. TRL gathers all ranks' completions into one tensor, so on
+    several processes every rank must hold the same number of prompts at each step: the budget
+    samplers are built with ``align_ranks=True`` for that; a sampler that cannot promise it is
+    refused. Each batch's completions are split into ``steps_per_generation`` (gradient accumulation)
+    slices, so ``num_generations`` must divide by it.
+    """
+    name = getattr(config, "sampler_name", "random")
+    if name == "random":
+        return None
+    import inspect
+
+    from ..plugins import get_registry
+    from .distributed import dist_info, record_batches
+
+    info = dist_info()
+    if config.rl.num_generations % max(1, int(steps_per_generation)):
+        raise ConfigError(f"sampler {name!r} with GRPO: rl.num_generations ({config.rl.num_generations}) must be a "
+                          f"multiple of training.gradient_accumulation_steps ({steps_per_generation}), since every "
+                          "batch's completions are split into that many slices whatever its size")
+    factory = get_registry().get("sampler", name).load()
+    kwargs: dict[str, Any] = {}
+    if "align_ranks" in inspect.signature(factory).parameters:
+        kwargs["align_ranks"] = True
+    elif info.world_size > 1:
+        raise ConfigError(f"sampler {name!r} cannot promise every rank the same number of prompts per step, which "
+                          f"GRPO on {info.world_size} processes needs (TRL gathers all ranks' completions); use "
+                          "'duration', 'token_budget' or 'random' (dataloader.sampler) with several processes")
+    sampler = factory(list(samples), config=config, rank=info.rank, world_size=info.world_size,
+                      seed=config.training.seed, **kwargs)
+    return record_batches(sampler, samples)
 
 
 def reward_entries(config: Any, task: Any) -> list[Any]:
@@ -461,9 +503,6 @@ def run_grpo(config: Any, *, task: Any, train_samples: Sequence[Any], output_dir
         raise DataError("run_grpo: no training samples (all rows invalid or the file is empty?)")
     if (model is None) != (processor is None):
         raise ConfigError("run_grpo: pass both model and processor, or neither")
-    if getattr(config, "sampler_name", "random") != "random":
-        log.warning("dataloader sampler %r is not used by GRPO: TRL's RepeatSampler must keep each prompt's "
-                    "%d generations together", config.sampler_name, config.rl.num_generations)
     output_dir = os.fspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     if backend is None:
@@ -474,7 +513,9 @@ def run_grpo(config: Any, *, task: Any, train_samples: Sequence[Any], output_dir
     funcs, weights, names = build_reward_funcs(config, task, reward_funcs, registry)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     # Checked before loading the model: a bad batch size should not cost a model load.
-    args = make_grpo_config(grpo_config_kwargs(config, output_dir, reward_weights=weights, world_size=world_size))
+    args = make_grpo_config(_process_extras(grpo_config_kwargs(config, output_dir, reward_weights=weights,
+                                                               world_size=world_size)))
+    batch_sampler = grpo_batch_sampler(config, samples, steps_per_generation=args.steps_per_generation)
     model, processor, added_tokens = load_policy(config, backend, task, model=model, processor=processor,
                                                  sft_checkpoint=sft_checkpoint)
     _check_lm_head(model)
@@ -494,6 +535,7 @@ def run_grpo(config: Any, *, task: Any, train_samples: Sequence[Any], output_dir
         max_prompt_length=config.rl.max_prompt_length,
         completion_log_every=config.training.logging_steps,
         param_groups_fn=(lambda m: backend.param_groups(m, config)) if hasattr(backend, "param_groups") else None,
+        batch_sampler=batch_sampler,
     )
     train_output = trainer.train(resume_from_checkpoint=config.training.resume_from_checkpoint)
 
@@ -502,9 +544,9 @@ def run_grpo(config: Any, *, task: Any, train_samples: Sequence[Any], output_dir
         # TRL's frozen copy of the starting adapter (the KL reference) is not part of the result.
         policy.delete_adapter("ref")
     final = os.path.join(output_dir, FINAL_DIR)
-    if trainer.is_world_process_zero():
-        backend.save_checkpoint(policy, processor, final, config=config, added_tokens=added_tokens)
-    trainer.accelerator.wait_for_everyone()
+    from .distributed import save_final
+
+    save_final(trainer, backend, policy, processor, final, config=config, added_tokens=added_tokens)
     completions = trainer.completions_path if os.path.isfile(trainer.completions_path) else None
     return GrpoResult(output_dir=output_dir, checkpoint_dir=final, global_step=trainer.state.global_step,
                       metrics=dict(train_output.metrics), log_history=list(trainer.state.log_history),

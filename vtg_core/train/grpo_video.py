@@ -63,6 +63,7 @@ from typing import Any
 import attrs
 import torch
 from accelerate.utils import gather_object
+from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
 from ..errors import DataError
@@ -174,7 +175,7 @@ class VideoGRPOTrainer(GRPOTrainer):
     def __init__(self, *args: Any, encode_prompt: Callable[[dict[str, Any]], EncodedPrompt],
                  max_prompt_length: int | None = None, completion_log_every: int = 1,
                  completion_log_max: int = 64, param_groups_fn: Callable[[Any], list[dict[str, Any]]] | None = None,
-                 **kwargs: Any):
+                 batch_sampler: Any = None, **kwargs: Any):
         _check_trl_version()
         trl_args: GRPOConfig | None = kwargs.get("args")
         if trl_args is not None and trl_args.use_vllm:
@@ -215,6 +216,13 @@ class VideoGRPOTrainer(GRPOTrainer):
         self._token_type_of = {getattr(config, a): v for a, v in (("image_token_id", 1), ("video_token_id", 2))
                                if isinstance(getattr(config, a, None), int)}
         self.completions_path = os.path.join(self.args.output_dir, "completions.jsonl")
+        self._batch_sampler = batch_sampler
+        if batch_sampler is not None:
+            from ..samplers.duration import BatchStats
+
+            # Seed 000's per-interval batch-size lines (prompts per generation batch, rank 0).
+            self.batch_stats = BatchStats(interval=max(1, int(self.args.logging_steps)))
+            self.add_callback(_SamplerEpochs(self))
 
     def _install_reference(self, reference: Any, beta: float) -> None:
         """Do for a copied reference what TRL's ``__init__`` does for one it loads itself."""
@@ -259,6 +267,20 @@ class VideoGRPOTrainer(GRPOTrainer):
             self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
             return self.optimizer
         return super().create_optimizer(model)
+
+    def get_train_dataloader(self) -> Any:
+        """With a vtg batch sampler: its batches as TRL's generation batches (see :class:`GenerationBatches`).
+
+        The sampler is already sharded across ranks (each its own prompts, the same count at every
+        step), so accelerate does not split it again; rows are plain dicts, nothing to move to a device.
+        """
+        if self._batch_sampler is None:
+            return super().get_train_dataloader()
+        from torch.utils.data import DataLoader
+
+        batches = GenerationBatches(self._batch_sampler, self.num_generations,
+                                    self.num_iterations * self.args.steps_per_generation, stats=self.batch_stats)
+        return DataLoader(self.train_dataset, batch_sampler=batches, collate_fn=self.data_collator, num_workers=0)
 
     # ---- encoding -------------------------------------------------------------------------
 
@@ -402,6 +424,8 @@ class VideoGRPOTrainer(GRPOTrainer):
 
     def _record_completions(self, rows: Sequence[EncodedPrompt]) -> None:
         keys = gather_object([r.key for r in rows])
+        # TRL keeps the last generation_batch_size rows; a budget sampler's batch may hold more.
+        keys = keys[-len(self._logs["completion"]):] if len(keys) > len(self._logs["completion"]) else keys
         n = len(keys)
         completions = list(self._logs["completion"])[-n:]
         advantages = list(self._logs["advantages"])[-n:]
@@ -434,6 +458,55 @@ class VideoGRPOTrainer(GRPOTrainer):
         with open(self.completions_path, "a", encoding="utf-8") as fh:
             for rec in records:
                 fh.write(json.dumps({"step": self.state.global_step, **rec}, ensure_ascii=False) + "\n")
+
+
+class GenerationBatches:
+    """A vtg batch sampler as TRL's GRPO data order, for ``DataLoader(batch_sampler=...)``.
+
+    TRL's dataloader yields one *generation batch* per rank at a time: each prompt index
+    ``num_generations`` times in a row (its group), the whole batch ``repeat`` times
+    (``num_iterations x steps_per_generation``: TRL generates on the first and reuses the stored
+    completions for the others). Here each generation batch is one batch of the vtg sampler, so
+    its prompts are the ones the sampler packed together (by duration, by visual tokens...).
+    """
+
+    def __init__(self, sampler: Any, num_generations: int, repeat: int, stats: Any = None):
+        self.sampler = sampler
+        self.num_generations = int(num_generations)
+        self.repeat = max(1, int(repeat))
+        self.stats = stats
+
+    def __len__(self) -> int:
+        return len(self.sampler) * self.repeat
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.sampler:
+            if self.stats is not None:
+                self.stats.add(len(batch))
+            group = [i for i in batch for _ in range(self.num_generations)]
+            for _ in range(self.repeat):
+                yield list(group)
+
+
+class _SamplerEpochs(TrainerCallback):
+    """Reshuffles the vtg sampler each epoch; logs the batch-size statistics from rank 0."""
+
+    def __init__(self, trainer: VideoGRPOTrainer):
+        self.trainer = trainer
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if hasattr(self.trainer._batch_sampler, "set_epoch"):
+            self.trainer._batch_sampler.set_epoch(int(state.epoch or 0))
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            self.trainer.batch_stats.report(state.global_step)
+        else:
+            self.trainer.batch_stats.sizes = []
 
 
 def _check_trl_version() -> None:
