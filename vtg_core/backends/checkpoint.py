@@ -164,15 +164,20 @@ def load_checkpoint(
     device_map: Any = None,
     base_model: str | None = None,
     is_trainable: bool = False,
+    loader: Any = None,
 ) -> tuple[Any, Any]:
     """``(model, processor)`` from a checkpoint directory, in eval mode unless ``is_trainable``.
 
     A LoRA checkpoint loads its base model from the id/path recorded in ``adapter_config.json``
     (``base_model`` overrides it, e.g. when the base moved), grows the embeddings to the saved
     vocabulary size, then loads the adapter. The processor always comes from the checkpoint, so
-    added tokens and the chat template are the trained ones.
+    added tokens and the chat template are the trained ones. ``loader`` replaces
+    :func:`~vtg_core.backends.loading.load_model_and_processor` (same signature): another
+    backend's way of loading the base, e.g. unsloth's 4-bit one.
     """
     from .loading import load_model_and_processor
+
+    load_model_and_processor = loader or load_model_and_processor
 
     path = Path(path)
     meta = read_checkpoint_meta(path)

@@ -230,19 +230,7 @@ def apply_lora(
     modules_to_save = user_save + _full_train_modules(
         model, layout, vision_tower=train_vision_tower, projector=train_projector
     )
-    trainable_tokens = None
-    if new_token_ids:
-        trainable_tokens = {}
-        emb_name = _module_name(model, model.get_input_embeddings())
-        out = model.get_output_embeddings()
-        candidates = [emb_name]
-        if out is not None and out.weight.data_ptr() != model.get_input_embeddings().weight.data_ptr():
-            candidates.append(_module_name(model, out))
-        for name in candidates:
-            leaf = name.rsplit(".", 1)[-1]
-            if not any(_matches(name, s) for s in user_save):
-                trainable_tokens[leaf] = sorted(set(int(i) for i in new_token_ids))
-        trainable_tokens = trainable_tokens or None
+    trainable_tokens = trainable_token_indices(model, new_token_ids, user_save)
     config = PeftLoraConfig(
         r=int(_get(lora, "r", 8)),
         lora_alpha=_get(lora, "lora_alpha", 16),
@@ -254,6 +242,26 @@ def apply_lora(
     )
     peft_model = get_peft_model(model, config)
     return peft_model
+
+
+def trainable_token_indices(
+    model: nn.Module, new_token_ids: Sequence[int] | None, modules_to_save: Sequence[str] = ()
+) -> dict[str, list[int]] | None:
+    """peft's ``trainable_token_indices``: the added tokens' rows of the input (and untied output)
+    embeddings, leaving out a matrix that ``modules_to_save`` already trains in full."""
+    if not new_token_ids:
+        return None
+    trainable_tokens = {}
+    emb_name = _module_name(model, model.get_input_embeddings())
+    out = model.get_output_embeddings()
+    candidates = [emb_name]
+    if out is not None and out.weight.data_ptr() != model.get_input_embeddings().weight.data_ptr():
+        candidates.append(_module_name(model, out))
+    for name in candidates:
+        leaf = name.rsplit(".", 1)[-1]
+        if not any(_matches(name, s) for s in modules_to_save):
+            trainable_tokens[leaf] = sorted(set(int(i) for i in new_token_ids))
+    return trainable_tokens or None
 
 
 def _module_name(model: nn.Module, module: nn.Module) -> str:

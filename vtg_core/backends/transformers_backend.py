@@ -67,6 +67,25 @@ def generate(
     return processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=skip_special_tokens)
 
 
+def refuse_backend_settings(model_cfg: Any) -> None:
+    """Stop on ``model.quantization`` / ``model.backend_options``: settings this backend does not have."""
+    from ..errors import ConfigError
+
+    quantization = getattr(model_cfg, "quantization", "none") or "none"
+    if quantization != "none":
+        raise ConfigError(
+            f"model.quantization={quantization}: the transformers backend loads full-precision weights only; "
+            "4/8-bit base weights need --backend unsloth (pip install 'vtg-backend-unsloth[unsloth]', a GPU), "
+            "or set model.quantization: none"
+        )
+    options = dict(getattr(model_cfg, "backend_options", None) or {})
+    if options:
+        raise ConfigError(
+            f"model.backend_options: {', '.join(sorted(options))} are not settings of the transformers backend "
+            "(it has none); they belong to the backend that defines them (model.backend)"
+        )
+
+
 class TransformersBackend:
     """Load, prepare, encode, save, reload and generate with transformers + peft."""
 
@@ -85,6 +104,7 @@ class TransformersBackend:
             raise ConfigError(
                 "model.name_or_path is empty: give a Hub id (Qwen/Qwen3-VL-4B-Instruct) or a path"
             )
+        refuse_backend_settings(m)
         model, processor = load_model_and_processor(
             m.name_or_path,
             torch_dtype=getattr(m, "torch_dtype", "auto"),

@@ -18,6 +18,9 @@ def register(cli: click.Group) -> None:
     @click.option("--video-dir", type=click.Path(file_okay=False), help="Where relative video paths resolve.")
     @click.option("--model", help="Base model: Hub id or local path (model.name_or_path).")
     @click.option("--backend", help="Model backend (model.backend; `vtg backends`).")
+    @click.option("--quantization", type=click.Choice(["none", "4bit", "8bit"]), is_flag=False, flag_value="4bit",
+                  default=None, help="Quantized base weights, QLoRA (model.quantization; alone: 4bit). "
+                                     "Needs a backend that can: --backend unsloth.")
     @click.option("--sft-checkpoint", "--model-path", "sft_checkpoint", type=click.Path(file_okay=False),
                   help="GRPO: start from this SFT checkpoint.")
     @click.option("--output-dir", type=click.Path(file_okay=False), help="Parent of the run directory.")
@@ -32,7 +35,8 @@ def register(cli: click.Group) -> None:
                   help="Continue a stopped run from its newest complete checkpoint (alone: the newest run "
                        "of this task and method under the output dir).")
     def train(task: str, method: str, configs: tuple[str, ...], data: str | None, val_data: str | None,
-              video_dir: str | None, model: str | None, backend: str | None, sft_checkpoint: str | None,
+              video_dir: str | None, model: str | None, backend: str | None, quantization: str | None,
+              sft_checkpoint: str | None,
               output_dir: str | None, deepspeed: str | None, max_steps: int | None, overrides: tuple[str, ...],
               demo: bool | None, no_eval: bool, resume: str | None) -> None:
         """Train a video language model on TASK with SFT or GRPO.
@@ -57,6 +61,8 @@ def register(cli: click.Group) -> None:
             sets.append(f"model.name_or_path={model}")
         if backend:
             sets.append(f"model.backend={backend}")
+        if quantization:
+            sets.append(f"model.quantization={quantization}")
         if max_steps is not None:
             sets.append(f"training.max_steps={max_steps}")
         if deepspeed:

@@ -193,7 +193,9 @@ class ModelConfig:
 
     ``backend`` names a registered backend (``transformers`` is built in). ``torch_dtype`` and
     ``attn_implementation`` are passed to ``from_pretrained``; a backend may fall back from
-    ``flash_attention_2`` where it is not installed.
+    ``flash_attention_2`` where it is not installed. ``quantization`` loads the base weights in
+    4 or 8 bits (QLoRA) with a backend that can (``unsloth``; the ``transformers`` backend refuses
+    it). ``backend_options`` are the chosen backend's own settings, checked by that backend.
     """
 
     name_or_path: str | None = "Qwen/Qwen3-VL-4B-Instruct"
@@ -203,6 +205,8 @@ class ModelConfig:
     trust_remote_code: bool = False
     freeze_vision_tower: bool = True
     gradient_checkpointing: bool = True
+    quantization: Literal["none", "4bit", "8bit"] = "none"
+    backend_options: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.define(kw_only=True)

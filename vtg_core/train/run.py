@@ -192,6 +192,9 @@ def train(config: VtgConfig, *, method: str = "sft", demo: bool = False, output_
     from ..plugins import get_registry
 
     get_registry().get("task", config.task)  # an unknown task fails before any directory is made
+    usable, why = get_registry().get("backend", config.model.backend).usable()
+    if not usable:  # so does a backend that cannot run here (missing package, no GPU)
+        raise ConfigError(f"backend {config.model.backend!r} cannot run on this machine: {why}")
     if resume:
         from .resume import resume_config
 
