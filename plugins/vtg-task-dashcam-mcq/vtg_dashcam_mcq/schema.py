@@ -71,6 +71,9 @@ def iter_rows(path: str) -> Iterator[tuple[Location, dict[str, Any] | RowProblem
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); expected "
                         '{"__count__": N, "data": [...]} as Road Buddy writes it') from exc
+    except (RecursionError, ValueError) as exc:  # nested too deeply; an integer with too many digits
+        raise DataError(f"{path}: not valid JSON ({'nested too deeply' if isinstance(exc, RecursionError) else exc})"
+                        ) from None
     if isinstance(doc, dict):
         if "data" not in doc:
             raise DataError(f"{path}: a JSON object without a 'data' list (keys: {sorted(doc)[:8]}); expected "
