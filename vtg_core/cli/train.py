@@ -73,6 +73,9 @@ def register(cli: click.Group) -> None:
         else:
             config = default_config(stage, sets)
         config = drop_packaged_rewards(config, configs, overrides)
+        from ..config.task_defaults import apply_task_defaults
+
+        config = apply_task_defaults(config, configs, sets)  # the task's own defaults, under the user's
         if resume:
             demo = False  # the run's saved config.yaml says everything; only --set / --max-steps apply on top
             sets = [*([f"training.max_steps={max_steps}"] if max_steps is not None else []), *overrides]

@@ -232,10 +232,12 @@ def train(config: VtgConfig, *, method: str = "sft", demo: bool = False, output_
 
         try:
             if method == "sft":
+                from .epoch_eval import epoch_eval_callbacks
                 from .sft import run_sft
 
                 result = run_sft(config, task=task, train_samples=train_samples, output_dir=str(checkpoints),
-                                 backend=backend)
+                                 backend=backend, callbacks=epoch_eval_callbacks(config, task, eval_samples, backend,
+                                                                                 str(checkpoints)))
             else:
                 from .grpo import run_grpo
 
@@ -247,6 +249,13 @@ def train(config: VtgConfig, *, method: str = "sft", demo: bool = False, output_
             raise TrainingInterrupted(f"{exc}. Resume with: {hint}", signum=exc.signum,
                                       checkpoint=exc.checkpoint) from None
         checkpoint_dir = getattr(result, "checkpoint_dir", None) or getattr(result, "checkpoint", None)
+        from .epoch_eval import best_checkpoint
+
+        best = best_checkpoint(str(checkpoints)) if method == "sft" else None
+        if best:  # evaluation after each epoch kept the best one: that is the run's result
+            log.info("best checkpoint: epoch %s, held-out %s = %.4f (%s)", best["epoch"], best["metric"],
+                     best["value"], best["checkpoint"])
+            checkpoint_dir = best["checkpoint"]
 
         metrics: dict[str, float] = {}
         baseline = None

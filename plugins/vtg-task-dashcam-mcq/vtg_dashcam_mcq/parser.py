@@ -32,8 +32,8 @@ _CUE = re.compile(
     re.IGNORECASE,
 )
 _ALONE = re.compile(r"(?<![\w'])[\(\[]?([A-D])[\)\]]?(?![\w'])")
-# "A" followed by a lower-case word is the English article ("A car stops"), not a choice.
-_ARTICLE = re.compile(r"\s+[a-zà-ỹ]")
+# "A" followed by a lower-case word is the English article ("A car stops"), not a choice; "A or B" is not.
+_ARTICLE = re.compile(r"\s+(?!(?:or|and|nor|hoặc|và)\b)[a-zà-ỹ]")
 
 
 def _check(letter: str, letters: Sequence[str], how: str) -> ParseResult:

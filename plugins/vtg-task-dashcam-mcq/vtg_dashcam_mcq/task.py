@@ -67,6 +67,7 @@ class DashcamMCQTask:
     #: ``qkv_proj`` / ``out_proj`` do not exist in transformers' native InternVL classes.
     config_defaults: dict[str, Any] = {
         "model.name_or_path": "OpenGVLab/InternVL3-8B-hf",
+        "dataset.video_dir": None,  # video_path is relative to the data root (see .schema)
         "lora.enabled": True,
         "lora.r": 32,
         "lora.lora_alpha": 64,
@@ -135,7 +136,7 @@ class DashcamMCQTask:
         """``vtg train --task dashcam_mcq`` with no data: a generated Road Buddy-style set."""
         from .synthetic import DEMO_OVERRIDES, make_roadbuddy_dataset
 
-        paths: dict[str, Any] = make_roadbuddy_dataset(directory, num_train=64, num_test=8, seed=seed)
+        paths: dict[str, Any] = make_roadbuddy_dataset(directory, num_train=48, num_test=8, seed=seed)
         paths["overrides"] = list(DEMO_OVERRIDES)
         return paths
 
