@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
 CONFIG = {
     "task": "robot_vqa",
