@@ -55,7 +55,7 @@ def frames_for_sample(sample: Sample, video_cfg: Any, *, cache: Any = None, seed
     sample_seed = None
     if strategy == "random" and seed is not None:
         sample_seed = (seed * 1_000_003 + zlib.crc32(sample.id.encode("utf-8"))) & 0x7FFFFFFF
-    return load_frames(
+    frames = load_frames(
         sample.video,
         strategy=strategy,
         max_frames=video_cfg.max_frames,
@@ -67,4 +67,26 @@ def frames_for_sample(sample: Sample, video_cfg: Any, *, cache: Any = None, seed
         seed=sample_seed,
         sample_id=sample.id,
         cache=cache,
+        timeout=getattr(video_cfg, "decode_timeout", None) or None,
     )
+    check_length(sample, frames)
+    return frames
+
+
+# An annotation may round the clip's length; more than this is a different (cut, re-encoded) clip.
+LENGTH_TOLERANCE = (0.5, 0.05)  # seconds, fraction
+
+
+def check_length(sample: Sample, frames: Any) -> None:
+    """VideoError ``too_short`` when the decoded clip (or trim window) is shorter than the annotation
+    says (``duration``), beyond :data:`LENGTH_TOLERANCE`: its times would point past the video."""
+    claimed = sample.duration
+    if claimed is None or frames.duration is None:
+        return
+    seconds, fraction = LENGTH_TOLERANCE
+    if claimed > frames.duration + max(seconds, fraction * claimed):
+        from ..errors import VideoError
+
+        raise VideoError(f"clip of sample {sample.id} ({sample.source}) is {frames.duration:.2f} s long but its "
+                         f"annotation says duration {claimed:g} s: a cut or different file? ({sample.video})",
+                         path=sample.video, sample_id=sample.id, reason="too_short")

@@ -15,7 +15,8 @@ What happens to a failed clip (``dataset.invalid_policy``):
   video directory or a broken disk, not a few damaged files.
 - ``fail``: the first failure stops the run, naming sample, file and reason.
 
-A batch whose every sample failed stops the run too (there is nothing to train on).
+A batch whose every sample failed becomes an empty batch: no forward pass, no gradient, so that
+optimizer step moves nothing (the learning-rate schedule still advances one step).
 """
 
 from __future__ import annotations
@@ -68,9 +69,10 @@ class TrackedCollator:
     def __call__(self, examples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         failed = [ex[_FAILED] for ex in examples if _FAILED in ex]
         good = [ex for ex in examples if _FAILED not in ex]
-        if not good:
-            details = "; ".join(f"sample {sid} [{reason}]: {msg}" for sid, reason, msg in failed)
-            raise DataError(f"every sample of a batch failed to decode: {details}")
+        if not good:  # nothing to train on: an empty batch, which the trainer skips (no forward, no update)
+            import torch
+
+            return {"labels": torch.empty((0, 1), dtype=torch.long), IDS_KEY: [], FAILED_KEY: failed}
         tracked = any(IDS_KEY in ex for ex in good)
         if tracked:
             good = [dict(ex) for ex in good]

@@ -77,11 +77,10 @@ def training_arguments(
     # More decoding workers than cores only adds contention (and torch warns about it).
     num_workers = min(num_workers, os.cpu_count() or 1)
     eval_strategy = t.eval_strategy if has_eval else "no"
-    deepspeed = None
-    if getattr(config, "deepspeed", None):
-        from ..config import resolve_deepspeed_config
+    from .distributed_deepspeed import deepspeed_for_run
 
-        deepspeed = str(resolve_deepspeed_config(config.deepspeed))
+    deepspeed = deepspeed_for_run(config, output_dir, micro_batch=getattr(config, "train_batch_size", 1),
+                                  bf16=bf16, fp16=fp16)
     kwargs: dict[str, Any] = {
         "output_dir": str(output_dir),
         "learning_rate": t.learning_rate,
@@ -113,6 +112,9 @@ def training_arguments(
     }
     if num_workers > 0 and getattr(dl, "prefetch_factor", None):
         kwargs["dataloader_prefetch_factor"] = dl.prefetch_factor
+    from .distributed import training_args_extras
+
+    kwargs.update(training_args_extras(deepspeed=deepspeed is not None))
     return TrainingArguments(**kwargs)
 
 
@@ -153,8 +155,9 @@ class VideoSFTTrainer(AtomicCheckpointMixin, Trainer):
     def training_step(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> torch.Tensor:
         sample_ids = self.video_failures.take(inputs)
         ids = inputs.get("input_ids")
-        if ids is not None:
-            self.batch_stats.add(int(ids.shape[0]))
+        if ids is None:  # every clip of this batch failed to decode (see bad_samples): nothing to learn
+            return torch.zeros((), device=self.args.device)
+        self.batch_stats.add(int(ids.shape[0]))
         loss = super().training_step(model, inputs, *args, **kwargs)
         for guard in self._guards:
             guard.observe(loss, sample_ids)
@@ -187,7 +190,10 @@ class VideoSFTTrainer(AtomicCheckpointMixin, Trainer):
             num_workers=self.args.dataloader_num_workers,
             pin_memory=self.args.dataloader_pin_memory,
         )
-        # accelerate shards the batches across processes (the sampler was built for one rank).
+        if getattr(self._batch_sampler, "world_size", 1) > 1:
+            # Already sharded (every rank its own batches, as many as the others): accelerate must not
+            # split it again. The Trainer moves each batch to the device itself.
+            return loader
         return self.accelerator.prepare(loader)
 
 
@@ -231,9 +237,13 @@ def _batch_sampler(config: Any, samples: Sequence[Sample]) -> Any:
     if name == "random":
         return None  # the Trainer's own seeded random sampler is the same thing
     from ..plugins import get_registry
+    from .distributed import dist_info, record_batches
 
+    info = dist_info()
     factory = get_registry().get("sampler", name).load()
-    return factory(list(samples), config=config, rank=0, world_size=1, seed=config.training.seed)
+    sampler = factory(list(samples), config=config, rank=info.rank, world_size=info.world_size,
+                      seed=config.training.seed)
+    return record_batches(sampler, samples)
 
 
 def run_sft(
@@ -333,9 +343,9 @@ def run_sft(
     if eval_ds is not None:
         metrics.update(trainer.evaluate())
     final = str(Path(output_dir) / FINAL_DIR)
-    if trainer.is_world_process_zero():
-        backend.save_checkpoint(trainer.model, processor, final, config=config, added_tokens=added)
-    trainer.accelerator.wait_for_everyone()
+    from .distributed import save_final
+
+    save_final(trainer, backend, trainer.model, processor, final, config=config, added_tokens=added)
     return SFTResult(
         output_dir=str(output_dir),
         checkpoint=final,

@@ -38,7 +38,7 @@ Choices worth knowing (tests pin each one):
   corrupt frames another caller shares; copy with ``np.array(frames.array)`` to edit.
 - Errors a user can cause raise :class:`~vtg_core.errors.VideoError` naming file and sample id,
   with ``reason`` one of ``missing``, ``empty``, ``unsupported``, ``corrupt``, ``too_short``,
-  ``bad_window`` (inverted or negative trim window).
+  ``bad_window`` (inverted or negative trim window), ``timeout`` (``timeout=`` seconds passed).
 
 decord and PyAV are imported inside functions: importing this module stays light.
 """
@@ -695,26 +695,54 @@ def _run(path: str, sample_id: str | None, decoders: list[str],
                      path=path, sample_id=sample_id, reason=reason)
 
 
+def _within(timeout: float | None, path: str, sample_id: str | None, what: str, job: Callable[[], Any]) -> Any:
+    """``job()``, or VideoError ``timeout`` once it has run ``timeout`` seconds (None or 0: no limit).
+
+    The job runs in a daemon thread: neither decord nor FFmpeg can be interrupted, so a decoder
+    stuck for good keeps its thread, but the caller gets its answer in time and goes on.
+    """
+    if not timeout:
+        return job()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = job()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="vtg-decode", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise VideoError(f"cannot {what} {_where(path, sample_id)} [timeout]: no result after {timeout:g} s "
+                         f"(video.decode_timeout); the file may sit on a stalled disk or be pathological",
+                         path=path, sample_id=sample_id, reason="timeout")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def probe(path: str | os.PathLike, *, sample_id: str | None = None,
-          decoder: str = "auto") -> VideoInfo:
+          decoder: str = "auto", timeout: float | None = None) -> VideoInfo:
     """Frame count, per-frame timestamps, duration, fps and displayed size of a clip.
 
     Reads the packet index and decodes only the first frame (for the displayed size).
-    Raises :class:`VideoError` as :func:`load_frames` does.
+    Raises :class:`VideoError` as :func:`load_frames` does (``timeout`` likewise).
     """
     path = os.fspath(path)
     check_file(path, sample_id)
     # Probing decodes only the first frame, with no seek: decord is exact there.
-    return _run(path, sample_id, _decoder_order(decoder, path),
-                {"decord": lambda: _decord_probe(path), "pyav": lambda: _pyav_probe(path)},
-                "probe")
+    return _within(timeout, path, sample_id, "probe", lambda: _run(
+        path, sample_id, _decoder_order(decoder, path),
+        {"decord": lambda: _decord_probe(path), "pyav": lambda: _pyav_probe(path)}, "probe"))
 
 
 def load_frames(path: str | os.PathLike, *, strategy: str = "uniform", max_frames: int | None = 32,
                 fps: float = 0.0, resolution: tuple[int, int] | None = None,
                 max_pixels: int | None = None, start: float | None = None,
                 end: float | None = None, seed: Any = None, sample_id: str | None = None,
-                decoder: str = "auto", cache: Any = None) -> Frames:
+                decoder: str = "auto", cache: Any = None, timeout: float | None = None) -> Frames:
     """Decode the frames ``strategy`` picks from ``path`` (see :mod:`.sampling`).
 
     ``resolution`` (h, w) resizes every frame to exactly that size; otherwise ``max_pixels``
@@ -724,7 +752,8 @@ def load_frames(path: str | os.PathLike, *, strategy: str = "uniform", max_frame
 
     Raises :class:`VideoError`: ``missing``, ``empty``, ``unsupported``, ``corrupt`` (both
     decoders failed, or fewer frames decoded than requested), ``too_short`` (``end`` past the
-    decoded length), ``bad_window``. ValueError for arguments no config can mean.
+    decoded length), ``bad_window``, ``timeout`` (no result within ``timeout`` seconds, both
+    decoders together; None or 0: no limit). ValueError for arguments no config can mean.
     """
     path = os.fspath(path)
     check_params(strategy, max_frames, fps)
@@ -744,9 +773,10 @@ def load_frames(path: str | os.PathLike, *, strategy: str = "uniform", max_frame
         hit = cache.get(key)
         if hit is not None:
             return hit if hit.path == path else attrs.evolve(hit, path=path)
-    frames = _run(path, sample_id, _decoder_order(decoder, path, seeking=True, st=st),
-                  {"decord": lambda: _decord_load(path, req, sample_id),
-                   "pyav": lambda: _pyav_load(path, req, sample_id)}, "decode")
+    frames = _within(timeout, path, sample_id, "decode", lambda: _run(
+        path, sample_id, _decoder_order(decoder, path, seeking=True, st=st),
+        {"decord": lambda: _decord_load(path, req, sample_id), "pyav": lambda: _pyav_load(path, req, sample_id)},
+        "decode"))
     if key is not None:
         cache.put(key, frames)
     return frames
