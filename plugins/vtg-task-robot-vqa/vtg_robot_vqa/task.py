@@ -83,8 +83,12 @@ class RobotVQATask:
                 return root
         return os.fspath(video_dir) if video_dir else folder
 
-    def validate_row(self, where: Location, row: dict[str, Any], *, root: str) -> Sample | list[RowProblem]:
-        """One generated row -> sample, or every problem of the row (field by field)."""
+    def validate_row(self, where: Location, row: dict[str, Any], *, root: str,
+                     found: set[str] | None = None) -> Sample | list[RowProblem]:
+        """One generated row -> sample, or every problem of the row (field by field).
+
+        ``found`` remembers npz files already seen to exist (a data set refers to each many times).
+        """
         r = RowReader(row, where)
         kind = r.text("sample_type")
         prompt = r.text("prompt")
@@ -111,8 +115,12 @@ class RobotVQATask:
                 r.problem(idx_key, f"indices must be within 0..{shape[0] - 1} (frames_shape {shape})", "out_of_range")
             if npz is not None:
                 resolved = npz if os.path.isabs(npz) else os.path.join(root, npz)
-                if not os.path.isfile(resolved):
+                if found is not None and resolved in found:
+                    pass
+                elif not os.path.isfile(resolved):
                     r.problem(path_key, f"npz file not found: {resolved}", "missing_file")
+                elif found is not None:
+                    found.add(resolved)
                 clips.append({"npz": resolved, "indices": indices, "shape": shape})
         if answer is not None and kind == PREFERENCE and answer not in ("1", "2"):
             r.problem("answer", f"a preference answer must be '1' or '2', got {answer!r}", "out_of_range")
@@ -143,8 +151,9 @@ class RobotVQATask:
             rows = ((Location(path, index=i), row) for i, row in enumerate(dataset))
         else:
             rows = load_rows(path)
-        return collect(rows, lambda where, row: self.validate_row(where, row, root=root), policy, path=path,
-                       max_invalid_fraction=max_invalid_fraction)
+        found: set[str] = set()
+        return collect(rows, lambda where, row: self.validate_row(where, row, root=root, found=found), policy,
+                       path=path, max_invalid_fraction=max_invalid_fraction)
 
     def load(self, path: str | os.PathLike[str], *, video_dir: str | None = None,
              policy: InvalidPolicy | PolicyMode | None = "skip",
