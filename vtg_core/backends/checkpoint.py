@@ -165,6 +165,7 @@ def load_checkpoint(
     base_model: str | None = None,
     is_trainable: bool = False,
     loader: Any = None,
+    trust_remote_code: bool = False,
 ) -> tuple[Any, Any]:
     """``(model, processor)`` from a checkpoint directory, in eval mode unless ``is_trainable``.
 
@@ -174,14 +175,23 @@ def load_checkpoint(
     added tokens and the chat template are the trained ones. ``loader`` replaces
     :func:`~vtg_core.backends.loading.load_model_and_processor` (same signature): another
     backend's way of loading the base, e.g. unsloth's 4-bit one.
+
+    ``trust_remote_code`` is the caller's decision, never the checkpoint's: a checkpoint trained
+    with it (its ``vtg_checkpoint.json`` says so) is refused unless the caller passes True, since
+    loading it runs Python code shipped with the model files.
     """
+    from ..errors import ConfigError
     from .loading import load_model_and_processor
 
     load_model_and_processor = loader or load_model_and_processor
 
     path = Path(path)
     meta = read_checkpoint_meta(path)
-    trust = bool(meta.get("trust_remote_code", False))
+    if meta.get("trust_remote_code") and not trust_remote_code:
+        raise ConfigError(f"{path} was trained with model.trust_remote_code=true: loading it runs Python code "
+                          f"shipped with the model. If you trust where it came from, load it with "
+                          f"trust_remote_code=True (config: model.trust_remote_code: true)")
+    trust = bool(trust_remote_code)
     if meta.get("kind") == "full":
         model, processor = load_model_and_processor(
             str(path),

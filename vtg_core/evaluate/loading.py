@@ -97,6 +97,8 @@ def load_model(backend: Any, model_path: str, config: VtgConfig, *, device_map: 
         _check_base(str(model_path), base_model)
         if base_model:
             kwargs["base_model"] = base_model
+        if config.model.trust_remote_code:  # the user's choice only, never the checkpoint's
+            kwargs["trust_remote_code"] = True
         model, processor = backend.load_checkpoint(str(model_path), **kwargs)
     elif Path(model_path).exists():
         raise ConfigError(f"{model_path} is not a checkpoint directory (a folder with vtg_checkpoint.json, "

@@ -462,7 +462,8 @@ def load_policy(config: Any, backend: Any, task: Any = None, *, model: Any = Non
     meta = read_checkpoint_meta(ckpt)
     kind = meta.get("kind")
     log.info("GRPO starts from the %s SFT checkpoint %s", kind or "?", ckpt)
-    model, processor = backend.load_checkpoint(ckpt, is_trainable=True, torch_dtype=config.model.torch_dtype,
+    trust = {"trust_remote_code": True} if config.model.trust_remote_code else {}  # the user's choice only
+    model, processor = backend.load_checkpoint(ckpt, is_trainable=True, **trust, torch_dtype=config.model.torch_dtype,
                                                attn_implementation=config.model.attn_implementation)
     if kind != "lora":
         model, added = backend.prepare_for_training(model, processor, config, extra_tokens=extra)

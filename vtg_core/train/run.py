@@ -280,7 +280,9 @@ def _evaluate(config: VtgConfig, task: Any, backend: Any, checkpoint_dir: str, t
     from ..evaluate.loading import default_max_new_tokens
     from ..evaluate.runner import evaluate
 
-    model, processor = backend.load_checkpoint(checkpoint_dir)
+    # Only the user's config turns trust_remote_code on, never the checkpoint (see load_checkpoint).
+    trust = {"trust_remote_code": True} if config.model.trust_remote_code else {}
+    model, processor = backend.load_checkpoint(checkpoint_dir, **trust)
     result = evaluate(model, processor, backend, task, eval_samples, config.video,
                       batch_size=config.validation.batch_size,
                       max_new_tokens=default_max_new_tokens(task, config), cache=make_cache(config.video),
