@@ -185,7 +185,8 @@ class DashcamMCQTask:
 
 def _require_choices(sample: Sample) -> None:
     if not sample.inputs.get("letters") or not sample.inputs.get("choices"):
-        raise DataError(f"sample {sample.id!r} ({sample.source}) has no choices: was it read by the dashcam_mcq task?")
+        raise DataError(f"sample {sample.id!r} ({sample.source}) has no choices: was it read by the dashcam_mcq task? "
+                        "(`vtg predict` on one --video has none: use --data FILE --submission out.csv)")
 
 
 def _require_answer(sample: Sample) -> None:
