@@ -161,3 +161,50 @@ def test_a_raising_reward_stops_a_real_grpo_step_and_on_error_lets_it_train(tmp_
     guarded = result.trainer.reward_funcs[0].fn
     assert guarded.errors == {"KeyError": 2}  # the 2 completions of clip-b
     assert result.log_history[0]["rewards/fragile/errors"] > 0
+
+
+@pytest.mark.torch
+def test_grpo_checkpoints_are_atomic_and_sigterm_saves_and_stops(tmp_path):
+    """GRPO gets what SFT has: checkpoint-N renamed into place whole (older ones pruned after), and a
+    SIGTERM mid-run finishes the step, saves, and stops with TrainingInterrupted."""
+    pytest.importorskip("trl")
+    import os
+    import signal
+
+    from transformers import TrainerCallback
+
+    from vtg_core.data.sample import Sample
+    from vtg_core.data.synthetic import make_clip
+    from vtg_core.errors import TrainingInterrupted
+    from vtg_core.tasks.temporal_grounding.task import TemporalGroundingTask
+    from vtg_core.testing import tiny_model_dir
+    from vtg_core.train.grpo import run_grpo
+    from vtg_core.train.run import _run_grpo_guarded
+
+    class TermAt(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == 2:  # during step 3
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    clip = str(make_clip(tmp_path / "clip.mp4", duration=2.0, fps=4, size=(32, 32)))
+    samples = [Sample(id=f"c{i}", video=clip, duration=2.0, query="a red square", answer=(0.5, 1.5)) for i in range(2)]
+    config = _grpo_config(tiny_model_dir(), [{"name": "length"}])
+    config.training.max_steps, config.training.save_steps, config.training.save_total_limit = 6, 1, 1
+    registry = {"length": lambda: (lambda prompts, completions, **kw: [0.1 * len(str(c)) for c in completions])}
+    out = tmp_path / "rl"
+
+    def run(config, **kwargs):
+        kwargs["callbacks"] = [*kwargs.pop("callbacks"), TermAt()]
+        return run_grpo(config, registry=registry, **kwargs)
+
+    handler_before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingInterrupted, match="SIGTERM received") as info:
+        _run_grpo_guarded(run, config, output_dir=str(out), task=TemporalGroundingTask(prompt_template=0),
+                          train_samples=samples)
+    assert info.value.exit_code == 128 + signal.SIGTERM
+    names = sorted(p.name for p in out.iterdir() if p.name.startswith(("checkpoint-", ".vtg")))
+    assert names == ["checkpoint-3"]  # step 3 finished and saved; checkpoint-1/2 pruned after it was complete
+    assert info.value.checkpoint == str(out / "checkpoint-3")
+    for f in ("trainer_state.json", "optimizer.pt", "rng_state.pth", "adapter_model.safetensors"):
+        assert (out / "checkpoint-3" / f).is_file(), f
+    assert signal.getsignal(signal.SIGTERM) == handler_before  # the run's handler is gone again

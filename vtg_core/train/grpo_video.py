@@ -67,6 +67,7 @@ from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
 from ..errors import DataError
+from .checkpoints import AtomicCheckpointMixin  # checkpoint-N appears whole or not at all
 
 VIDEO_KEY = "vtg_video_prompts"
 """Key of the per-row :class:`EncodedPrompt` list in the batches this trainer builds."""
@@ -158,7 +159,7 @@ def row_key(row: dict[str, Any]) -> str:
                       sort_keys=True, default=str)
 
 
-class VideoGRPOTrainer(GRPOTrainer):
+class VideoGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
     """``GRPOTrainer`` whose prompts carry a video (see the module docstring for the data flow).
 
     Extra arguments:

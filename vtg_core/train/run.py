@@ -241,8 +241,9 @@ def train(config: VtgConfig, *, method: str = "sft", demo: bool = False, output_
             else:
                 from .grpo import run_grpo
 
-                result = run_grpo(config, task=task, train_samples=train_samples, output_dir=str(checkpoints),
-                                  backend=backend, sft_checkpoint=sft_checkpoint)
+                result = _run_grpo_guarded(run_grpo, config, task=task, train_samples=train_samples,
+                                           output_dir=str(checkpoints), backend=backend,
+                                           sft_checkpoint=sft_checkpoint)
         except TrainingInterrupted as exc:
             hint = f"vtg train --method {method} --resume {run_dir}"
             log.warning("%s; resume with: %s", exc, hint)
@@ -270,8 +271,30 @@ def train(config: VtgConfig, *, method: str = "sft", demo: bool = False, output_
         atomic_write_text(run_dir / "metrics.json", json.dumps(summary, indent=2, default=float))
         return RunResult(str(run_dir), checkpoint_dir, metrics, baseline, predictions_path)
     finally:
-        logging.getLogger().removeHandler(handler)
-        handler.close()
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+
+
+def _run_grpo_guarded(run_grpo: Any, config: VtgConfig, *, output_dir: str, **kwargs: Any) -> Any:
+    """``run_grpo`` with what ``run_sft`` has built in: SIGTERM / SIGINT finish the step and save,
+    non-finite steps are refused (``training.on_nonfinite``)."""
+    from ..errors import TrainingInterrupted
+    from .checkpoints import latest_checkpoint
+    from .guards import GracefulStop, NonFiniteGuard
+
+    stop = GracefulStop()
+    guard = NonFiniteGuard(policy=config.training.on_nonfinite, max_skips=config.training.max_nonfinite_steps,
+                           checkpoint_dir=output_dir)
+    try:
+        result = run_grpo(config, output_dir=output_dir, callbacks=[stop, guard], **kwargs)
+    finally:
+        stop.restore()
+    if stop.received is not None:
+        last = latest_checkpoint(output_dir)
+        raise TrainingInterrupted(f"{stop.signal_name} received: stopped with a checkpoint in {last}",
+                                  signum=stop.received, checkpoint=last)
+    return result
 
 
 def _evaluate(config: VtgConfig, task: Any, backend: Any, checkpoint_dir: str, train_samples: Sequence[Any],
@@ -297,6 +320,8 @@ def _evaluate(config: VtgConfig, task: Any, backend: Any, checkpoint_dir: str, t
         from ..tasks.temporal_grounding.baseline import constant_baseline
 
         baseline = constant_baseline(task, train_samples, eval_samples)
+    elif callable(getattr(task, "baseline", None)):  # a plugin task's own constant prediction
+        baseline = task.baseline(train_samples, eval_samples)
     return result.metrics, baseline, str(predictions_path)
 
 

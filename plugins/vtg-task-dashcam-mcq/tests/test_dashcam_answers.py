@@ -122,3 +122,13 @@ def test_options_are_checked():
                 {"frames": 3}):
         with pytest.raises(ConfigError):
             DashcamMCQTask(**bad)
+
+
+def test_the_baseline_answers_the_most_common_training_letter():
+    from vtg_dashcam_mcq.task import DashcamMCQTask
+
+    train = [_sample(answer=a) for a in "CCAB"]
+    two = _sample(choices=("x", "y"), answer="B")  # C is not a choice here: the next most common, A
+    evals = [_sample(answer="C"), _sample(answer="A"), two]
+    m = DashcamMCQTask().baseline(train, evals)
+    assert m["accuracy"] == pytest.approx(1 / 3) and m["parse_failure_rate"] == 0.0

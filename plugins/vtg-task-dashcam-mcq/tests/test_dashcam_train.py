@@ -59,6 +59,7 @@ def test_train_internvl_keeps_the_best_epoch_then_eval_and_submission(tmp_path, 
     summary = json.loads((run / "metrics.json").read_text())
     assert summary["checkpoint"] == best["checkpoint"] == str(ckpts / "best")
     assert summary["metrics"]["accuracy"] == pytest.approx(best["value"])  # same split, same code
+    assert set(summary["baseline"]) == set(summary["metrics"])  # the majority-letter baseline beside it
 
     evaluated = _invoke(["eval", "--model", best["checkpoint"], "--data", roadbuddy["train"], "--no-progress",
                          "--output-dir", str(tmp_path / "eval"), "--plots", str(tmp_path / "plots")])

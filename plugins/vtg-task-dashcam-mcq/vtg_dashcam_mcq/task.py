@@ -17,6 +17,7 @@ and metrics. Options (``task_options`` in the config):
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -162,6 +163,14 @@ class DashcamMCQTask:
 
     def aggregate(self, scores: Sequence[dict[str, float]], parsed: Iterable[ParseResult]) -> dict[str, float]:
         return mcq_metrics(scores, parsed)
+
+    def baseline(self, train_samples: Sequence[Sample], eval_samples: Sequence[Sample]) -> dict[str, float]:
+        """Metrics of always answering the training split's most common letter (among each question's
+        choices): what a model that ignores the video can reach; ``vtg train`` prints it beside the model."""
+        counts = Counter(s.answer for s in train_samples if s.answer)
+        order = sorted(LETTERS, key=lambda x: (-counts[x], x))
+        parsed = [ParseResult(True, next(x for x in order if x in s.inputs["letters"])) for s in eval_samples]
+        return self.aggregate([self.score(p, s) for p, s in zip(parsed, eval_samples, strict=True)], parsed)
 
     def report_tables(self, scores: Sequence[dict[str, float]], parsed: Sequence[ParseResult],
                       samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
