@@ -147,16 +147,40 @@ def _rss_mib() -> float:
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc (Linux)")
-def test_decoding_2000_clips_grows_resident_memory_by_less_than_5_percent(tmp_path):
+@pytest.mark.parametrize("decoder", ["decord", "pyav"])
+def test_decoding_2000_clips_grows_resident_memory_by_less_than_5_percent(tmp_path, decoder):
+    """With the decode timeout on (as in training). PyAV on a fresh thread per clip grew memory by
+    108% over 2,000 clips; the decode threads are reused now."""
     from vtg_core.data.synthetic import make_clip
     from vtg_core.data.video import load_frames
 
     clips = [str(make_clip(tmp_path / f"c{i}.mp4", duration=2.0, fps=8, size=(64, 64), seed=i)) for i in range(20)]
     for i in range(100):  # warm-up: libraries, decoder tables, allocator pools
-        load_frames(clips[i % 20], max_frames=8)
+        load_frames(clips[i % 20], max_frames=8, decoder=decoder, timeout=30)
     before = _rss_mib()
     for i in range(2000):
-        frames = load_frames(clips[i % 20], max_frames=8, timeout=30)
-        assert frames.array.shape[0] == 8
+        frames = load_frames(clips[i % 20], max_frames=8, decoder=decoder, timeout=30)
+        assert frames.array.shape[0] == 8 and frames.decoder == decoder
     growth = _rss_mib() / before - 1
-    assert growth < 0.05, f"resident memory grew {100 * growth:.1f}% over 2,000 decodes"
+    assert growth < 0.05, f"resident memory grew {100 * growth:.1f}% over 2,000 {decoder} decodes"
+
+
+def test_decode_threads_work_in_a_forked_dataloader_worker(tmp_path):
+    """The decode pool of the parent does not exist in a forked child: the child makes its own."""
+    import multiprocessing as mp
+
+    from vtg_core.data.synthetic import make_clip
+    from vtg_core.data.video import load_frames
+
+    clip = str(make_clip(tmp_path / "c.mp4", duration=2.0, fps=8, size=(32, 32)))
+    load_frames(clip, max_frames=4, timeout=30)  # the parent's pool exists now
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        shape = pool.apply_async(_decode_shape, (clip,)).get(timeout=20)
+    assert shape == (4, 32, 32, 3)
+
+
+def _decode_shape(clip):
+    from vtg_core.data.video import load_frames
+
+    return load_frames(clip, max_frames=4, timeout=5).array.shape
