@@ -10,7 +10,7 @@ from .generate import GenerationConfig, generate_dataset
 from .synthetic import make_trajectories
 
 # Small frames and few of them keep the demo within minutes on two CPU cores.
-DEMO_OVERRIDES = ("video.resolution={height: 32, width: 32}", "training.num_train_epochs=2",
+DEMO_OVERRIDES = ("video.resolution={height: 32, width: 32}", "training.num_train_epochs=6",
                   "training.per_device_train_batch_size=4")
 
 
