@@ -353,3 +353,41 @@ def test_usable_as_torch_batch_sampler():
     loader = torch.utils.data.DataLoader(data, batch_sampler=sampler)
     seen = sorted(int(x) for batch in loader for x in batch)
     assert seen == list(range(20)) and len(loader) == len(sampler)
+
+
+# ---- rank-aligned budget batching (GRPO) ---------------------------------------------------
+
+
+@given(durations=durations_st, world_size=st.integers(2, 6), target=st.floats(20.0, 800.0),
+       max_bs=st.one_of(st.none(), st.integers(1, 6)), seed=st.integers(0, 9), epoch=st.integers(0, 3))
+@settings(max_examples=60, deadline=None)
+def test_aligned_duration_batches_are_equal_per_step_and_cover_every_sample(durations, world_size, target, max_bs,
+                                                                           seed, epoch):
+    def make(rank):
+        return DurationBasedBatchSampler(durations, target_batch_duration=target, max_batch_size=max_bs, rank=rank,
+                                         world_size=world_size, seed=seed, align_ranks=True)
+
+    per_rank = all_ranks(make, world_size, epoch)
+    assert len({len(b) for b in per_rank}) == 1  # the same number of steps everywhere
+    for step in zip(*per_rank, strict=True):
+        assert len({len(b) for b in step}) == 1  # the same number of prompts on every rank at each step
+        for batch in step:  # each batch within the budget, unless one clip alone exceeds it
+            assert len(batch) == 1 or sum(durations[i] for i in batch) <= target + 1e-9
+            assert max_bs is None or len(batch) <= max_bs
+    seen = Counter(flat(per_rank))
+    assert set(seen) == set(range(len(durations)))  # every sample at least once
+    assert sum(seen.values()) - len(durations) == (-len(durations)) % world_size  # only the padding repeats
+
+
+def test_aligned_drop_last_leaves_out_the_remainder_instead():
+    per_rank = all_ranks(lambda r: DurationBasedBatchSampler([10.0] * 7, target_batch_duration=20.0, rank=r,
+                                                             world_size=2, drop_last=True, align_ranks=True), 2)
+    assert sorted(flat(per_rank)) == sorted(set(flat(per_rank))) and len(flat(per_rank)) == 6
+
+
+def test_aligned_token_budget_factory_passes_through():
+    samples = samples_of([4.0, 5.0, 6.0, 7.0, 8.0])
+    made = [build_token_budget(samples, config=TokenBatchingConfig(max_visual_tokens=2), rank=r, world_size=2,
+                               estimate_tokens=lambda s: 1.0, align_ranks=True) for r in range(2)]
+    steps = list(zip(*(list(m) for m in made), strict=True))
+    assert all(len(a) == len(b) == 2 for a, b in steps[:-1])
