@@ -114,17 +114,22 @@ def save_checkpoint(
     *,
     config: Any = None,
     added_tokens: list[str] | None = None,
+    state_dict: dict[str, Any] | None = None,
 ) -> str:
     """Save a complete checkpoint to ``path`` atomically; returns ``path`` as a string.
 
     An existing checkpoint at ``path`` is replaced only once the new one is fully written.
+    ``state_dict`` replaces the model's own weights (ZeRO-3 gathers them onto rank 0 this way).
     """
     final = Path(path).resolve()
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         tmp.mkdir()
-        model.save_pretrained(tmp, safe_serialization=True)
+        if state_dict is None:
+            model.save_pretrained(tmp, safe_serialization=True)
+        else:
+            model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
         processor.save_pretrained(tmp)
         write_vtg_files(tmp, model, processor, config=config, added_tokens=added_tokens)
         if final.exists():

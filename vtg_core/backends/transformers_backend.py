@@ -222,8 +222,10 @@ class TransformersBackend:
         *,
         config: Any = None,
         added_tokens: list[str] | None = None,
+        state_dict: dict[str, Any] | None = None,
     ) -> str:
-        return _checkpoint.save_checkpoint(model, processor, path, config=config, added_tokens=added_tokens)
+        return _checkpoint.save_checkpoint(model, processor, path, config=config, added_tokens=added_tokens,
+                                           state_dict=state_dict)
 
     def load_checkpoint(self, path: str, **kwargs: Any) -> tuple[Any, Any]:
         return _checkpoint.load_checkpoint(path, **kwargs)

@@ -25,6 +25,8 @@ def register(cli: click.Group) -> None:
                   help="GRPO: start from this SFT checkpoint.")
     @click.option("--output-dir", type=click.Path(file_okay=False), help="Parent of the run directory.")
     @click.option("--deepspeed", help="DeepSpeed config: a path, or zero2 / zero3_offload.")
+    @click.option("--nproc-per-node", "nproc_per_node", type=click.IntRange(min=1), default=None,
+                  help="Start this many training processes on this machine (through torchrun).")
     @click.option("--max-steps", type=int, help="Stop after this many optimizer steps.")
     @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                   help="Override one config key, e.g. --set training.learning_rate=1e-5 (repeatable).")
@@ -38,14 +40,25 @@ def register(cli: click.Group) -> None:
               video_dir: str | None, model: str | None, backend: str | None, quantization: str | None,
               sft_checkpoint: str | None,
               output_dir: str | None, deepspeed: str | None, max_steps: int | None, overrides: tuple[str, ...],
-              demo: bool | None, no_eval: bool, resume: str | None) -> None:
+              demo: bool | None, no_eval: bool, resume: str | None, nproc_per_node: int | None) -> None:
         """Train a video language model on TASK with SFT or GRPO.
 
         \b
         vtg train --task temporal_grounding            # offline demo: tiny model, generated clips
         vtg train --data train.jsonl --video-dir videos --model Qwen/Qwen3-VL-4B-Instruct
         vtg train --method grpo --sft-checkpoint outputs/sft/.../final --data train.jsonl
+        vtg train --nproc-per-node 2 --deepspeed zero2 --data train.jsonl --model ...   # 2 processes
         """
+        if nproc_per_node is not None and nproc_per_node > 1:
+            import sys
+
+            from ..train.launch import relaunch
+
+            argv = sys.argv[1:]
+            if "train" not in argv:
+                raise click.UsageError("--nproc-per-node works from the vtg command line; otherwise start "
+                                       "torchrun --nproc_per_node N -m vtg_core.cli.main train ...")
+            sys.exit(relaunch(nproc_per_node, argv[argv.index("train") + 1:]))
         from ..config import default_config, load_config
         from ..config.defaults import default_config_paths, drop_packaged_rewards, resolve_deepspeed_config
 
@@ -91,4 +104,7 @@ def register(cli: click.Group) -> None:
         result = run_train(config, method=method, demo=demo, output_dir=output_dir,
                            sft_checkpoint=sft_checkpoint, evaluate_after=not no_eval, user_overrides=sets,
                            resume=resume)
-        click.echo(format_report(result))
+        from ..train.distributed import is_main_process
+
+        if is_main_process():
+            click.echo(format_report(result))

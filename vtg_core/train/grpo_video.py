@@ -224,6 +224,7 @@ class VideoGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
             # Seed 000's per-interval batch-size lines (prompts per generation batch, rank 0).
             self.batch_stats = BatchStats(interval=max(1, int(self.args.logging_steps)))
             self.add_callback(_SamplerEpochs(self))
+            self._widen_logs(batch_sampler)
 
     def _install_reference(self, reference: Any, beta: float) -> None:
         """Do for a copied reference what TRL's ``__init__`` does for one it loads itself."""
@@ -268,6 +269,24 @@ class VideoGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
             self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
             return self.optimizer
         return super().create_optimizer(model)
+
+    def _widen_logs(self, sampler: Any) -> None:
+        """TRL keeps the last ``generation_batch_size`` completions for its logs; a budget sampler's
+        generation batch can be larger, so keep as many rows as its largest batch makes (all ranks)."""
+        import collections
+
+        batches = getattr(sampler, "batches", None)
+        if not batches:
+            return
+        rows = max(len(b) for b in batches) * self.num_generations * self.accelerator.num_processes
+        if rows <= self.args.generation_batch_size:
+            return
+        for key, value in list(self._logs.items()):
+            if isinstance(value, collections.defaultdict):
+                self._logs[key] = collections.defaultdict(lambda n=rows: collections.deque(maxlen=n),
+                                                          {k: collections.deque(v, maxlen=rows) for k, v in value.items()})
+            elif isinstance(value, collections.deque):
+                self._logs[key] = collections.deque(value, maxlen=rows)
 
     def get_train_dataloader(self) -> Any:
         """With a vtg batch sampler: its batches as TRL's generation batches (see :class:`GenerationBatches`).

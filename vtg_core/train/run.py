@@ -195,20 +195,25 @@ def train(config: VtgConfig, *, method: str = "sft", demo: bool = False, output_
     usable, why = get_registry().get("backend", config.model.backend).usable()
     if not usable:  # so does a backend that cannot run here (missing package, no GPU)
         raise ConfigError(f"backend {config.model.backend!r} cannot run on this machine: {why}")
+    # Under torchrun / accelerate / deepspeed every process runs this: rank 0 makes the run
+    # directory (and demo data) and the others use the same (vtg_core.train.distributed).
+    from .distributed import init_process_group, is_main_process, main_computes
+
+    init_process_group()
     if resume:
         from .resume import resume_config
 
-        run_dir, config = resume_config(resume, config, method, output_dir, user_overrides)
+        run_dir, config = main_computes(lambda: resume_config(resume, config, method, output_dir, user_overrides))
         demo = False
     else:
-        run_dir = make_run_dir(config, method, output_dir)
-    handler = _attach_log_file(run_dir)
+        run_dir = main_computes(lambda: make_run_dir(config, method, output_dir))
+    handler = _attach_log_file(run_dir) if is_main_process() else None
     try:
         if demo:
-            config = prepare_demo(config, run_dir, user_overrides)
+            config = main_computes(lambda: prepare_demo(config, run_dir, user_overrides))
         if resume:
             log.info("resuming %s from %s", run_dir, config.training.resume_from_checkpoint)
-        else:
+        elif is_main_process():
             dump_yaml(config, run_dir / "config.yaml")
         log.info("run directory: %s", run_dir)
 
@@ -261,6 +266,8 @@ def train(config: VtgConfig, *, method: str = "sft", demo: bool = False, output_
         metrics: dict[str, float] = {}
         baseline = None
         predictions_path = None
+        if not is_main_process():  # rank 0 evaluates and writes the summary
+            return RunResult(str(run_dir), checkpoint_dir, metrics, baseline, predictions_path)
         if evaluate_after and eval_samples and checkpoint_dir and hasattr(task, "aggregate"):
             metrics, baseline, predictions_path = _evaluate(config, task, backend, checkpoint_dir, train_samples,
                                                             eval_samples, run_dir, progress)
