@@ -48,3 +48,15 @@ def _isolated_registry(monkeypatch):
     plugins.set_registry(None)
     yield
     plugins.set_registry(None)
+
+
+@pytest.fixture
+def grpo_steps_here():
+    """Skip a test that takes GRPO steps where the installed TRL cannot (trl <= 1.15 without a GPU,
+    as in the CI environment resolved within unsloth's caps; see vtg_core.train.grpo_device)."""
+    pytest.importorskip("trl")
+    from vtg_core.train.grpo_device import grpo_device_problem
+
+    problem = grpo_device_problem()
+    if problem:
+        pytest.skip(problem)

@@ -380,7 +380,10 @@ def test_gradient_checkpointing_with_frozen_embeddings():
     cfg = tiny_config()
     cfg.model.gradient_checkpointing = True
     peft_model, _ = TransformersBackend().prepare_for_training(model, processor, cfg)
-    assert peft_model.get_base_model().is_activation_checkpointing
+    base = peft_model.get_base_model()
+    # transformers before 5.2x names it gradient checkpointing (unsloth's caps hold it at 5.17).
+    assert getattr(base, "is_activation_checkpointing" if hasattr(base, "activation_checkpointing_enable")
+                   else "is_gradient_checkpointing")
     peft_model.train()
     peft_model(**encode(processor, MESSAGES, make_frames(), ANSWER)).loss.backward()
     # lora_B starts at zero, so on a first step only lora_B receives a non-zero gradient.

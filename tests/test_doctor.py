@@ -201,7 +201,7 @@ def test_missing_required_package_fails_the_command(monkeypatch):
     assert "verdict: 1 problem(s): trl missing" in result.output
 
 
-def test_smoke_run_through_the_transformers_backend(tmp_path):
+def test_smoke_run_through_the_transformers_backend(grpo_steps_here, tmp_path):
     checks = list(doctor.check_smoke(tmp_path, backends=["transformers"]))
     assert [(c.name, c.verdict) for c in checks] == [
         ("setup", "ok"), ("transformers sft", "ok"), ("transformers grpo", "ok")], [c.detail for c in checks]

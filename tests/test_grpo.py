@@ -242,7 +242,7 @@ def _direct_logps(trainer, row, completion_ids, *, adapter: bool):
 
 
 @pytest.mark.torch
-def test_grpo_step_on_video_trains_and_logs_rewards(stack, samples, tmp_path):
+def test_grpo_step_on_video_trains_and_logs_rewards(grpo_steps_here, stack, samples, tmp_path):
     import torch
 
     config = make_config(stack["model_dir"])
@@ -277,7 +277,7 @@ def test_grpo_step_on_video_trains_and_logs_rewards(stack, samples, tmp_path):
 
 
 @pytest.mark.torch
-def test_video_tokens_match_features_in_every_repeated_row(trainer, samples):
+def test_video_tokens_match_features_in_every_repeated_row(grpo_steps_here, trainer, samples):
     import torch
 
     from vtg_core.train.grpo_video import VIDEO_KEY
@@ -322,7 +322,7 @@ def test_video_tokens_match_features_in_every_repeated_row(trainer, samples):
 
 
 @pytest.mark.torch
-def test_left_padded_scoring_matches_a_direct_forward_on_the_unrepeated_sample(trainer, monkeypatch):
+def test_left_padded_scoring_matches_a_direct_forward_on_the_unrepeated_sample(grpo_steps_here, trainer, monkeypatch):
     """Reference log-probs (computed on the unshuffled generation batch, in chunks) and policy
     log-probs (after TRL's shuffle and split, in compute_loss) of every row equal a plain forward
     on that sample alone, unpadded, with the same completion."""
@@ -392,7 +392,7 @@ def test_left_padded_scoring_matches_a_direct_forward_on_the_unrepeated_sample(t
 
 
 @pytest.mark.torch
-def test_grpo_starts_from_an_sft_lora_checkpoint(stack, samples, tmp_path):
+def test_grpo_starts_from_an_sft_lora_checkpoint(grpo_steps_here, stack, samples, tmp_path):
     import torch
 
     config = make_config(stack["model_dir"])
@@ -423,7 +423,7 @@ def test_grpo_starts_from_an_sft_lora_checkpoint(stack, samples, tmp_path):
 
 
 @pytest.mark.torch
-def test_full_finetune_keeps_a_copy_of_the_starting_policy_as_reference(stack, samples, tmp_path):
+def test_full_finetune_keeps_a_copy_of_the_starting_policy_as_reference(grpo_steps_here, stack, samples, tmp_path):
     """Without LoRA, TRL would reload the reference from ``name_or_path``: absent for a model built in
     memory, and stale once tokens are added. The trainer copies the starting policy instead."""
     import torch

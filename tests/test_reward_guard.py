@@ -136,7 +136,7 @@ def _grpo_config(model_dir: str, rewards: list):
 
 
 @pytest.mark.torch
-def test_a_raising_reward_stops_a_real_grpo_step_and_on_error_lets_it_train(tmp_path):
+def test_a_raising_reward_stops_a_real_grpo_step_and_on_error_lets_it_train(grpo_steps_here, tmp_path):
     """Through TRL's GRPO trainer: the reward's error, naming reward and sample, stops run_grpo; with
     on_error=zero the same step trains and the failure is counted."""
     pytest.importorskip("trl")

@@ -163,7 +163,10 @@ class TransformersBackend:
         if getattr(config.model, "gradient_checkpointing", False):
             base = model.get_base_model() if hasattr(model, "get_base_model") else model
             # Non-reentrant checkpointing needs no input grads, so frozen embeddings under LoRA work.
-            base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            if hasattr(base, "activation_checkpointing_enable"):
+                base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:  # transformers before 5.2x (unsloth caps it at 5.17) has only the old name
+                base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             base.config.use_cache = False
         log.info("trainable parameters: %s", _lora.trainable_summary(model))
         return model, added

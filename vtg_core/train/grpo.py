@@ -502,6 +502,11 @@ def run_grpo(config: Any, *, task: Any, train_samples: Sequence[Any], output_dir
     samples = list(train_samples)
     if not samples:
         raise DataError("run_grpo: no training samples (all rows invalid or the file is empty?)")
+    from .grpo_device import grpo_device_problem
+
+    problem = grpo_device_problem()
+    if problem:  # before loading anything, instead of a Triton error mid-step
+        raise ConfigError(f"GRPO cannot run on this machine: {problem}")
     if (model is None) != (processor is None):
         raise ConfigError("run_grpo: pass both model and processor, or neither")
     output_dir = os.fspath(output_dir)

@@ -66,6 +66,7 @@ class FakeFastVisionModel:
     def get_peft_model(self, model, **kwargs: Any):
         from peft import LoraConfig, get_peft_model
         from torch import nn
+
         from vtg_core.backends.families import family_of
 
         self.calls.append(("get_peft_model", kwargs))

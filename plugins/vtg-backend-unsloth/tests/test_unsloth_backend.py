@@ -17,6 +17,7 @@ pytest.importorskip("peft")
 from click.testing import CliRunner  # noqa: E402
 from vtg_backend_unsloth.availability import unsloth_usable  # noqa: E402
 from vtg_backend_unsloth.backend import UnslothBackend  # noqa: E402
+
 from vtg_core import testing  # noqa: E402
 from vtg_core.backends.transformers_backend import TransformersBackend  # noqa: E402
 from vtg_core.config import VtgConfig, apply_overrides  # noqa: E402
@@ -184,24 +185,38 @@ def test_generate_switches_to_inference_and_back(fake_unsloth):
     assert fake_unsloth.names() == ["for_inference"] and not model.training
 
 
-def test_sft_runs_through_the_backend(fake_unsloth, tmp_path):
+def test_sft_then_grpo_run_through_the_backend(fake_unsloth, tmp_path):
+    from vtg_backend_unsloth.compare import step_overrides
+
+    from vtg_core.config import default_config
     from vtg_core.tasks.temporal_grounding.task import TemporalGroundingTask
+    from vtg_core.train.grpo import run_grpo
     from vtg_core.train.sft import run_sft
 
     data = make_data(tmp_path)
     task = TemporalGroundingTask()
     samples = task.load(data["train"], video_dir=data["video_dir"])[0]
-    cfg = tiny_config("training.max_steps=2", "training.per_device_train_batch_size=2",
-                      "training.gradient_accumulation_steps=1", "video.max_frames=4",
-                      "video.resolution={height: 32, width: 32}", "dataloader.num_workers=0",
-                      "training.logging_steps=1", "training.save_steps=1000", "training.eval_strategy='no'",
-                      "model.gradient_checkpointing=false")
-    result = run_sft(cfg, task=task, train_samples=samples, output_dir=str(tmp_path / "out"),
-                     backend=UnslothBackend(fast_vision_model=fake_unsloth))
+    sets = [*step_overrides("unsloth", testing.tiny_model_dir(), 2, cuda=False), "model.gradient_checkpointing=false"]
+    backend = UnslothBackend(fast_vision_model=fake_unsloth)
+    sft = run_sft(default_config("sft", sets), task=task, train_samples=samples, output_dir=str(tmp_path / "sft"),
+                  backend=backend)
     assert fake_unsloth.names()[:3] == ["from_pretrained", "get_peft_model", "for_training"]
-    losses = [h["loss"] for h in result.log_history if "loss" in h]
+    losses = [h["loss"] for h in sft.log_history if "loss" in h]
     assert len(losses) == 2 and all(np.isfinite(losses))
-    assert (Path(result.checkpoint) / "adapter_model.safetensors").is_file()
+    assert (Path(sft.checkpoint) / "adapter_model.safetensors").is_file()
+
+    from vtg_core.train.grpo_device import grpo_device_problem
+
+    if grpo_device_problem():  # trl <= 1.15 on a CPU (the unsloth-caps CI environment)
+        pytest.skip(grpo_device_problem())
+    fake_unsloth.calls.clear()
+    grpo = run_grpo(default_config("rl", sets), task=task, train_samples=samples, output_dir=str(tmp_path / "rl"),
+                    backend=backend, sft_checkpoint=sft.checkpoint)
+    # GRPO continues the SFT adapter, loaded through unsloth in training mode.
+    assert fake_unsloth.names()[:2] == ["from_pretrained", "for_training"]
+    assert fake_unsloth.kwargs("from_pretrained")["model_name"] == testing.tiny_model_dir()
+    assert grpo.global_step == 2 and any("reward" in h for h in grpo.log_history)
+    assert (Path(grpo.checkpoint_dir) / "adapter_model.safetensors").is_file()
 
 
 def make_data(tmp_path):

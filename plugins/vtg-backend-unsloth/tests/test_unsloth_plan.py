@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from vtg_backend_unsloth.plan import OPTIONS, plan_for
+
 from vtg_core.config import VtgConfig, apply_overrides
 from vtg_core.errors import ConfigError
 
