@@ -21,16 +21,20 @@ pytest.importorskip("trl")
 pytestmark = pytest.mark.torch
 
 CHILD = Path(__file__).parent / "resilience" / "child.py"
-MAX_STEPS = 35  # the kill lands at step 10-11: at least 24 steps after it are compared
+MAX_STEPS = 30  # the kill lands at step 10-11: the 20 steps after checkpoint-10 are compared
 
 
-def _args(data: dict, model: str, out: Path, max_steps: int = MAX_STEPS) -> list[str]:
+SAMPLERS = {"random": [], "duration": ["duration_batching.enabled=true",
+                                      "duration_batching.target_batch_duration=8"]}  # 12 batches of 2 per epoch
+
+
+def _args(data: dict, model: str, out: Path, max_steps: int = MAX_STEPS, sampler: str = "random") -> list[str]:
     sets = ["model.torch_dtype=float32", "model.attn_implementation=sdpa", "model.gradient_checkpointing=false",
             "video.max_frames=4", "video.resolution.height=32", "video.resolution.width=32",
             "training.bf16=false", "lora.r=4", "lora.lora_alpha=8", "training.logging_steps=1",
             "training.save_steps=5", "training.save_total_limit=2", "training.per_device_train_batch_size=2",
             "training.gradient_accumulation_steps=1", "dataloader.num_workers=0", "training.learning_rate=1e-3",
-            "training.warmup_ratio=0.1"]
+            "training.warmup_ratio=0.1", *SAMPLERS[sampler]]
     args = ["train", "--data", data["train"], "--val-data", data["val"], "--video-dir", data["video_dir"], "--model", model, "--no-eval",
             "--max-steps", str(max_steps), "--output-dir", str(out)]
     for s in sets:
@@ -93,27 +97,39 @@ def setup(tmp_path_factory):
     data = make_grounding_dataset(root / "data", num_train=24, num_val=2, seed=5, duration_range=(3, 4), fps=4,
                                   size=(32, 32), max_distractors=0)
     model = str(save_tiny_model(root / "model", seed=0))
-    done = _vtg(_args(data, model, root / "reference"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    reference = _run_dir(root / "reference") / "checkpoints"
-    return {"root": root, "data": data, "model": model, "reference": reference}
+    return {"root": root, "data": data, "model": model, "references": {}}
 
 
-def _assert_same_as_reference(setup: dict, checkpoints: Path, resumed_from: int) -> int:
-    ref, got = _history(setup["reference"] / f"checkpoint-{MAX_STEPS}"), _history(checkpoints / f"checkpoint-{MAX_STEPS}")
+def _reference(setup: dict, sampler: str) -> Path:
+    """The uninterrupted run's checkpoints folder (made once per sampler)."""
+    if sampler not in setup["references"]:
+        out = setup["root"] / f"reference-{sampler}"
+        done = _vtg(_args(setup["data"], setup["model"], out, sampler=sampler))
+        assert done.returncode == 0, done.stderr[-3000:]
+        setup["references"][sampler] = _run_dir(out) / "checkpoints"
+    return setup["references"][sampler]
+
+
+def _assert_same_as_reference(setup: dict, checkpoints: Path, resumed_from: int, sampler: str = "random") -> int:
+    reference = _reference(setup, sampler)
+    ref, got = _history(reference / f"checkpoint-{MAX_STEPS}"), _history(checkpoints / f"checkpoint-{MAX_STEPS}")
     after = range(resumed_from + 1, MAX_STEPS + 1)
     assert len(after) >= 20
     for step in after:  # loss, gradient norm and learning rate, bit for bit
         assert got[step] == ref[step], f"step {step}: resumed {got[step]} vs uninterrupted {ref[step]}"
-    ref_w, got_w = _weights(setup["reference"] / "final"), _weights(checkpoints / "final")
+    ref_w, got_w = _weights(reference / "final"), _weights(checkpoints / "final")
     assert ref_w.keys() == got_w.keys()
     assert all(bool((ref_w[k] == got_w[k]).all()) for k in ref_w)
     return len(after)
 
 
-def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(setup, tmp_path):
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(setup, tmp_path, sampler):
+    """Killed at step 10-11, mid-epoch (12 steps per epoch): data position, RNG, optimizer, scheduler
+    and, with the duration sampler, its batch plan all come back."""
+    _reference(setup, sampler)
     out = tmp_path / "runs"
-    proc = _start(_args(setup["data"], setup["model"], out), VTG_TEST_SLOW_AFTER="10")
+    proc = _start(_args(setup["data"], setup["model"], out, sampler=sampler), VTG_TEST_SLOW_AFTER="10")
     _wait_for("*/checkpoints/checkpoint-10/trainer_state.json", out, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
@@ -126,7 +142,7 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(setup, tmp_path
     done = _vtg(["train", "--resume", "--output-dir", str(out), "--no-eval"])
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resuming run {run} from {run / 'checkpoints' / 'checkpoint-10'}" in done.stderr
-    assert _assert_same_as_reference(setup, run / "checkpoints", resumed_from=10) >= 20
+    assert _assert_same_as_reference(setup, run / "checkpoints", resumed_from=10, sampler=sampler) >= 20
     assert _run_dir(out) == run  # the same run directory, not a new one
 
 
@@ -149,7 +165,7 @@ def test_kill_during_a_save_leaves_nothing_resume_would_pick(setup, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert not (checkpoints / ".vtg-staging").exists()
     _assert_same_as_reference(setup, checkpoints, resumed_from=10)
-    assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-30", "checkpoint-35", "final"]
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-25", "checkpoint-30", "final"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
