@@ -164,7 +164,7 @@ def test_a_raising_reward_stops_a_real_grpo_step_and_on_error_lets_it_train(grpo
 
 
 @pytest.mark.torch
-def test_grpo_checkpoints_are_atomic_and_sigterm_saves_and_stops(tmp_path):
+def test_grpo_checkpoints_are_atomic_and_sigterm_saves_and_stops(grpo_steps_here, tmp_path):
     """GRPO gets what SFT has: checkpoint-N renamed into place whole (older ones pruned after), and a
     SIGTERM mid-run finishes the step, saves, and stops with TrainingInterrupted."""
     pytest.importorskip("trl")
