@@ -138,6 +138,8 @@ class AtomicCheckpointMixin:
         finally:
             self._vtg_staging_root = None
             args.save_total_limit = limit
+        # Every rank has written its part (DeepSpeed shards) before rank 0 publishes the folder.
+        self.accelerator.wait_for_everyone()  # type: ignore[attr-defined]
         staged, target = staging / name, run_dir / name
         best = state.best_model_checkpoint
         if best and Path(best).parent == staging:
