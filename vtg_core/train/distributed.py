@@ -126,6 +126,28 @@ def training_args_extras(*, deepspeed: bool) -> dict[str, Any]:
     return {"accelerator_config": {"use_configured_state": True}}
 
 
+def emulate_launcher() -> bool:
+    """Describe a one-process job in the environment, as a launcher would, if none did.
+
+    DeepSpeed needs ``RANK`` / ``WORLD_SIZE`` / ``MASTER_ADDR`` even for one process; without them
+    it tries MPI discovery (and fails without mpi4py). So ``vtg train --deepspeed ...`` works
+    without torchrun. Returns whether anything was set.
+    """
+    launched = any(os.environ.get(v) not in (None, "") for v in ("RANK", "WORLD_SIZE", "LOCAL_RANK",
+                                                                  "OMPI_COMM_WORLD_SIZE"))
+    if launched:
+        return False
+    import socket
+
+    with socket.socket() as sock:  # a free port for the (one-member) process group
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    os.environ.update({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1",
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    log.info("one process, no launcher: DeepSpeed runs with RANK=0 WORLD_SIZE=1 MASTER_PORT=%d", port)
+    return True
+
+
 def _group_ready() -> bool:
     if not dist_info().distributed:
         return False

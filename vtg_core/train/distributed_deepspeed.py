@@ -130,8 +130,9 @@ def deepspeed_for_run(config: Any, output_dir: str | os.PathLike[str], *, micro_
     to ``output_dir`` by rank 0. What SFT's and GRPO's training arguments take as ``deepspeed``."""
     if not getattr(config, "deepspeed", None):
         return None
-    from .distributed import dist_info
+    from .distributed import dist_info, emulate_launcher
 
+    emulate_launcher()
     info = dist_info()
     try:
         import torch
