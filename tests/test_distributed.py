@@ -68,6 +68,9 @@ def run_vtg(args: list[str], record: Path, *, nproc: int = 2, via_vtg: bool = Fa
     env = {**os.environ, "VTG_RECORD_SAMPLES": str(record), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     for var in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
         env.pop(var, None)
+    # DeepSpeed compiles its CPU communication op on first use; a cache per environment keeps two
+    # virtual environments (CI runs the suite in two) from rebuilding each other's copy every run.
+    env.setdefault("TORCH_EXTENSIONS_DIR", os.path.join(sys.prefix, "torch_extensions"))
     if nproc == 1:
         command = [sys.executable, "-m", "vtg_core.cli.main", "train", *args]
     elif via_vtg:
