@@ -173,7 +173,8 @@ def test_eval_checkpoint_end_to_end_reproducible_with_complete_manifest(trained,
     assert len(manifest["prompts"]["templates"]) >= 1 and manifest["prompts"]["rendered_sha256"]
     assert manifest["prompts"]["time_format"] == "relative"  # from the checkpoint's config
     assert manifest["frame_sampling"] == {"max_frames": 4, "sampling_strategy": "uniform",
-                                          "resolution": {"height": 32, "width": 32}, "fps": 0.0, "max_pixels": None}
+                                          "resolution": {"height": 32, "width": 32}, "fps": 0.0, "max_pixels": None,
+                                          "decode_timeout": 120.0}
     assert manifest["code"]["parser"]["version"] == 1 and manifest["code"]["parser"]["sha256"]
     assert {"torch", "transformers", "peft", "trl", "vtg-core"} <= set(manifest["packages"])
     assert manifest["seed"] == 42

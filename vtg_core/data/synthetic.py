@@ -175,7 +175,8 @@ def _segment(rng: random.Random, num_frames: int, fps: int) -> tuple[int, int]:
 
 
 def _clip_rows(split: str, i: int, seed: int, duration_range: tuple[float, float], fps: int,
-               size: tuple[int, int], max_distractors: int = 2) -> tuple[dict, list[Event], float, int]:
+               size: tuple[int, int], max_distractors: int = 2,
+               shape_size: float = 0.3) -> tuple[dict, list[Event], float, int]:
     rng = random.Random(f"vtg-synthetic:{seed}:{split}:{i}")
     num_frames = max(2 * fps, round(rng.uniform(*duration_range) * fps))
     duration = num_frames / fps
@@ -189,7 +190,7 @@ def _clip_rows(split: str, i: int, seed: int, duration_range: tuple[float, float
         shape, color = shapes[j], colors[j]
         a, b = _segment(rng, num_frames, fps)
         events.append(Event(shape=shape, color=color, start=a / fps, end=b / fps,
-                            position=cells[j], size=0.3))
+                            position=cells[j], size=shape_size))
     target = events[0]
     name = f"{split}_{i:04d}.mp4"
     row = {
@@ -205,7 +206,7 @@ def _clip_rows(split: str, i: int, seed: int, duration_range: tuple[float, float
 def make_grounding_dataset(out_dir: str | os.PathLike, *, num_train: int = 48, num_val: int = 12,
                            seed: int = 0, duration_range: tuple[float, float] = (4, 12),
                            fps: int = 8, size: tuple[int, int] = (64, 64),
-                           max_distractors: int = 2) -> dict[str, str]:
+                           max_distractors: int = 2, shape_size: float = 0.3) -> dict[str, str]:
     """Write clips and ``train.jsonl`` / ``val.jsonl`` under ``out_dir``.
 
     Returns ``{"train": ..., "val": ..., "video_dir": ..., "root": ...}`` (paths as strings).
@@ -213,6 +214,7 @@ def make_grounding_dataset(out_dir: str | os.PathLike, *, num_train: int = 48, n
     and up to two distractors of other shapes and other colours; every event starts and ends on
     a frame boundary, so ``timestamp`` is exact. About 60 clips take well under two seconds.
     ``max_distractors`` (0 to 2) caps the distractors per clip; 0 leaves the target alone on screen.
+    ``shape_size`` is each shape's extent as a fraction of the frame.
     """
     if not 0 <= max_distractors <= 2:
         raise ValueError(f"max_distractors must be 0, 1 or 2, got {max_distractors}")
@@ -226,7 +228,7 @@ def make_grounding_dataset(out_dir: str | os.PathLike, *, num_train: int = 48, n
         rows = []
         for i in range(count):
             row, events, duration, clip_seed = _clip_rows(split, i, seed, duration_range, fps, size,
-                                                          max_distractors)
+                                                          max_distractors, shape_size)
             make_clip(video_dir / row["video"], duration=duration, fps=fps, size=size,
                       events=events, seed=clip_seed)
             rows.append(row)

@@ -138,12 +138,13 @@ class NonFiniteGuard(TrainerCallback):
 def _nonfinite_gradients(model: Any) -> list[str]:
     import torch
 
-    bad = []
-    for name, param in model.named_parameters():
-        grad = param.grad
-        if grad is not None and not bool(torch.isfinite(grad).all()):
-            bad.append(name)
-    return bad
+    named = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
+    if not named:
+        return []
+    flags = torch.stack([torch.isfinite(g).all().to(named[0][1].device) for _, g in named])
+    if bool(flags.all()):  # one device sync per step on the usual path
+        return []
+    return [name for (name, _), ok in zip(named, flags.tolist(), strict=True) if not ok]
 
 
 def _drop_gradients(model: Any) -> None:

@@ -66,7 +66,7 @@ DEMO_OVERRIDES: tuple[str, ...] = (
     "rl.max_prompt_length=null",
 )
 DEMO_DATA = {"num_train": 600, "num_val": 48, "duration_range": (4.0, 8.0), "fps": 4, "size": (32, 32),
-             "max_distractors": 0}
+             "max_distractors": 0, "shape_size": 0.3}
 
 
 @attrs.define
