@@ -202,7 +202,7 @@ def check_grpo_run(tmp_path: Path, data: dict) -> Path:
     return run
 
 
-def test_grpo_two_processes_zero2_token_budget(data, tmp_path):
+def test_grpo_two_processes_zero2_token_budget(grpo_steps_here, data, tmp_path):
     args = [*common_args(data, tmp_path / "out"), *GRPO_ARGS, "--set", "token_batching.enabled=true",
             "--set", "token_batching.max_visual_tokens=4", "--deepspeed", "zero2"]
     run_vtg(args, tmp_path / "rec")
@@ -210,7 +210,7 @@ def test_grpo_two_processes_zero2_token_budget(data, tmp_path):
     assert (run / "checkpoints" / "final" / "vtg_checkpoint.json").is_file()
 
 
-def test_grpo_zero3_through_nproc_per_node(data, tmp_path):
+def test_grpo_zero3_through_nproc_per_node(grpo_steps_here, data, tmp_path):
     from vtg_core.backends.checkpoint import load_checkpoint
 
     args = [*common_args(data, tmp_path / "out"), *GRPO_ARGS, "--set", "duration_batching.enabled=true",

@@ -80,3 +80,43 @@ def test_default_demo_runs(tmp_path):
 
     saved = load_config([run / "config.yaml"])
     assert saved.training.logging_steps == 1 and saved.training.max_steps == 2
+
+
+def _captured_config(monkeypatch, tmp_path, args):
+    """The config `vtg train ARGS` hands to the run (the run itself replaced by a recorder)."""
+    import vtg_core.train.run as run_module
+    from vtg_core.cli.main import cli
+
+    seen = {}
+
+    def record(config, **kwargs):
+        seen["config"] = config
+        return run_module.RunResult(run_dir=str(tmp_path), checkpoint_dir=None, metrics={}, baseline=None,
+                                    predictions_path=None)
+
+    monkeypatch.setattr(run_module, "train", record)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["train", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return seen["config"], result.output
+
+
+def test_data_without_val_data_holds_out_part_of_it(monkeypatch, tmp_path):
+    (tmp_path / "train.jsonl").write_text("")
+    config, output = _captured_config(monkeypatch, tmp_path, ["--data", "train.jsonl"])
+    # ./data/annotations/val.jsonl (the packaged default) does not exist here: hold out 10% instead
+    assert config.validation.annotation_file is None
+    assert config.validation.split_fraction == pytest.approx(0.1)
+    assert "holding out 10% of --data" in output
+
+
+def test_existing_default_val_file_and_explicit_val_data_are_kept(monkeypatch, tmp_path):
+    (tmp_path / "data" / "annotations").mkdir(parents=True)
+    (tmp_path / "data" / "annotations" / "val.jsonl").write_text("")
+    config, _ = _captured_config(monkeypatch, tmp_path, ["--data", "train.jsonl"])
+    assert config.validation.annotation_file == "./data/annotations/val.jsonl"
+    config, _ = _captured_config(monkeypatch, tmp_path, ["--data", "train.jsonl", "--val-data", "v.jsonl"])
+    assert config.validation.annotation_file == "v.jsonl"
+    config, _ = _captured_config(monkeypatch, tmp_path / "data", ["--data", "t.jsonl", "--set",
+                                                                  "validation.split_fraction=0.25"])
+    assert config.validation.annotation_file is None and config.validation.split_fraction == 0.25

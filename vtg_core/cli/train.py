@@ -89,6 +89,8 @@ def register(cli: click.Group) -> None:
         from ..config.task_defaults import apply_task_defaults
 
         config = apply_task_defaults(config, configs, sets)  # the task's own defaults, under the user's
+        if data and not val_data:
+            config = _holdout_when_no_val_file(config)
         if resume:
             demo = False  # the run's saved config.yaml says everything; only --set / --max-steps apply on top
             sets = [*([f"training.max_steps={max_steps}"] if max_steps is not None else []), *overrides]
@@ -108,3 +110,22 @@ def register(cli: click.Group) -> None:
 
         if is_main_process():
             click.echo(format_report(result))
+
+
+def _holdout_when_no_val_file(config):
+    """``--data`` without ``--val-data``: a packaged default validation path that does not exist here
+    means the user has no validation file, so hold out part of ``--data`` instead of failing on it."""
+    import os
+
+    import attrs
+
+    from ..config.schema import ValidationConfig
+
+    path = config.validation.annotation_file
+    if path is None or path != ValidationConfig().annotation_file or os.path.exists(path):
+        return config
+    fraction = config.validation.split_fraction if config.validation.split_fraction > 0 else 0.1
+    click.secho(f"No --val-data and no {path}: holding out {fraction:.0%} of --data for evaluation "
+                "(--val-data FILE or --set validation.split_fraction=F to choose).", fg="cyan", err=True)
+    validation = attrs.evolve(config.validation, annotation_file=None, split_fraction=fraction)
+    return attrs.evolve(config, validation=validation)

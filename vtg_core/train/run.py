@@ -345,7 +345,8 @@ def format_report(result: RunResult) -> str:
             values = [result.metrics.get(k)] + ([result.baseline.get(k)] if result.baseline else [])
             lines.append(f"{k:<{width}}" + "".join(
                 f"{v:>20.3f}" if isinstance(v, int | float) else f"{'-':>20}" for v in values))
-        lines.append(f"(held-out samples: {int(result.metrics.get('num_samples', 0))}; R1@k and mIoU in %)")
+        units = "; R1@k and mIoU in %" if "mIoU" in result.metrics else ""
+        lines.append(f"(held-out samples: {int(result.metrics.get('num_samples', 0))}{units})")
     lines.append(f"run directory:  {result.run_dir}")
     if result.checkpoint_dir:
         lines.append(f"checkpoint:     {result.checkpoint_dir}")
