@@ -139,6 +139,7 @@ def resume(work: Path) -> None:
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     run_dir = next((work / "killed").iterdir())
+    at_kill = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     subprocess.run([sys.executable, str(child), "train", "--resume", str(run_dir), "--no-eval"], env=env,
                    check=True, capture_output=True)
 
@@ -154,7 +155,8 @@ def resume(work: Path) -> None:
     wa = load_file(str(next((work / "reference").glob("*/checkpoints/final")) / "adapter_model.safetensors"))
     wb = load_file(str(run_dir / "checkpoints" / "final" / "adapter_model.safetensors"))
     diff = max(float((wa[k] - wb[k]).abs().max()) for k in wa)
-    print(f"killed at step {sorted(p.name for p in (run_dir / 'checkpoints').iterdir())}, resumed from checkpoint-10")
+    print(f"checkpoints when killed: {at_kill}; after the resume: "
+          f"{sorted(p.name for p in (run_dir / 'checkpoints').iterdir())}")
     print(f"steps after the kill with identical loss, grad norm and lr: {equal}/{len(after)} "
           f"(ratio {equal / len(after):.3f}); largest final weight difference: {diff:g}; "
           f"{time.perf_counter() - start:.0f} s for the three runs")

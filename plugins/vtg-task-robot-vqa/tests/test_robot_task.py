@@ -137,3 +137,20 @@ def test_encode_refuses_a_frame_count_that_does_not_match_the_parts(dataset):
     frames = task.load_frames(prog)
     with pytest.raises(ValueError, match=r"visual part\(s\) \(0 video, \d+ image\)"):
         encode(processor, task.build_messages(prog), frames[:-1])
+
+
+@pytest.mark.parametrize("answer", ["1" * 5000, "²", "٣", "101", "-5", "7.5"])
+def test_a_progress_answer_int_cannot_read_is_a_reported_row_not_a_crash(dataset, tmp_path, answer):
+    # 5,000 digits exceed Python's int/str conversion limit; '²' and '٣' pass str.isdigit() but not int()
+    from datasets import load_from_disk
+
+    rows = load_from_disk(dataset).to_list()[:4]
+    prog = next(i for i, r in enumerate(rows) if r["sample_type"] == "progress")
+    rows[prog]["answer"] = answer
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with open(os.path.join(dataset, "generation_config.json")) as fh:
+        task = RobotVQATask(npz_root=json.load(fh)["npz_root"])
+    samples, report = task.load_with_report(bad, policy="report")
+    assert len(samples) == 3
+    assert f"{bad}:{prog + 1}: field 'answer': a progress answer must be an integer 0-100" in report.format()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -32,6 +33,9 @@ from . import metrics as _metrics
 from .parser import parse_answer
 from .schema import PREFERENCE, PROGRESS
 from .trajectories import is_dataset_dir, npz_array_name
+
+# ASCII digits only, at most three: str.isdigit() admits '²' and 5,000-digit strings, which int() refuses.
+_PROGRESS_ANSWER = re.compile(r"[0-9]{1,3}")
 
 _DEFAULTS: dict[str, Any] = {"use_multi_image": False, "fps": 2.0, "npz_root": None, "system_prompt": None,
                              "cache_size": 8}
@@ -124,7 +128,7 @@ class RobotVQATask:
                 clips.append({"npz": resolved, "indices": indices, "shape": shape})
         if answer is not None and kind == PREFERENCE and answer not in ("1", "2"):
             r.problem("answer", f"a preference answer must be '1' or '2', got {answer!r}", "out_of_range")
-        if answer is not None and kind == PROGRESS and not (answer.isdigit() and 0 <= int(answer) <= 100):
+        if answer is not None and kind == PROGRESS and not (_PROGRESS_ANSWER.fullmatch(answer) and int(answer) <= 100):
             r.problem("answer", f"a progress answer must be an integer 0-100, got {answer!r}", "out_of_range")
         if r.problems:
             return r.problems
