@@ -78,3 +78,20 @@ def test_tables_print_and_draw(tmp_path):
                                                      "  y     3  0.250"]
     assert plot_table("t", table, tmp_path / "t.png") == str(tmp_path / "t.png")
     assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_zero3_on_several_processes_is_refused_before_training(monkeypatch):
+    # Rank 0 alone cannot generate with ZeRO-3-partitioned weights: that would wait forever.
+    from vtg_core.config import default_config
+    from vtg_core.errors import ConfigError
+    from vtg_core.train.epoch_eval import epoch_eval_callbacks
+
+    task = SimpleNamespace(best_metric=("accuracy", "max"))
+    zero3 = default_config("sft", ["training.eval_strategy=epoch", "deepspeed=zero3_offload"])
+    zero2 = default_config("sft", ["training.eval_strategy=epoch", "deepspeed=zero2"])
+    assert len(epoch_eval_callbacks(zero3, task, [object()], _Backend(), "out")) == 1  # one process: fine
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    assert len(epoch_eval_callbacks(zero2, task, [object()], _Backend(), "out")) == 1
+    with pytest.raises(ConfigError, match="ZeRO-3 .* on 2 processes"):
+        epoch_eval_callbacks(zero3, task, [object()], _Backend(), "out")

@@ -12,7 +12,8 @@ held-out samples, and the task names the metric to pick by (``best_metric = ("ac
 "max")``; ``"min"`` for a loss-like metric). Tasks without one are left alone.
 
 Only the main process generates and saves (other ranks go on); on a cluster, keep the held-out
-split small enough for one process.
+split small enough for one process. Under ZeRO-3 on several processes it is refused before training
+(rank 0 alone cannot generate with partitioned weights).
 """
 
 from __future__ import annotations
@@ -110,6 +111,24 @@ class EpochEvalCallback(TrainerCallback):
                      self.best["epoch"] if self.best else float("nan"))
 
 
+def _refuse_partitioned_model(config: Any) -> None:
+    """Per-epoch evaluation runs on rank 0 alone; under ZeRO-3 on several processes rank 0 holds a
+    shard of each weight, and generating would wait forever for the other ranks: stop before training."""
+    from .distributed import dist_info
+
+    if not config.deepspeed or not dist_info().distributed:
+        return
+    from .distributed_deepspeed import load_deepspeed_json
+
+    path, data = load_deepspeed_json(config.deepspeed)
+    stage = (data.get("zero_optimization") or {}).get("stage", 0)
+    if str(stage) == "3":
+        raise ConfigError(f"training.eval_strategy=epoch evaluates on rank 0 alone, which ZeRO-3 ({path}) cannot do "
+                          f"on {dist_info().world_size} processes (each holds a shard of the weights): use "
+                          "ZeRO-2 (--deepspeed zero2), or --set training.eval_strategy=no and run `vtg eval` "
+                          "on the saved checkpoints")
+
+
 def best_checkpoint(output_dir: str) -> dict[str, Any] | None:
     """The ``best.json`` record of a run's checkpoints folder (``checkpoint``, ``epoch``, ``value``...)."""
     path = Path(output_dir) / BEST_FILE
@@ -127,6 +146,7 @@ def epoch_eval_callbacks(config: Any, task: Any, eval_samples: Sequence[Any], ba
         return []
     from ..evaluate.loading import default_max_new_tokens
 
+    _refuse_partitioned_model(config)
     name, mode = _metric_spec(spec)
     return [EpochEvalCallback(task=task, samples=eval_samples, backend=backend, config=config,
                               output_dir=output_dir, metric=name, mode=mode,
