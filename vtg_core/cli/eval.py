@@ -13,7 +13,8 @@ def register(cli: click.Group) -> None:
                   help="Checkpoint folder (or a base model id/path). Omit to score the rows' 'pred' fields.")
     @click.option("--base-model", default=None,
                   help="The base model of a LoRA checkpoint, when it moved from where training found it.")
-    @click.option("--data", required=True, type=click.Path(dir_okay=False), help="Annotation file (JSONL or JSON).")
+    @click.option("--data", required=True, type=click.Path(),
+                  help="Annotation file (JSONL or JSON), or a data set folder for tasks that read one (robot_vqa).")
     @click.option("--video-dir", type=click.Path(file_okay=False), default=None,
                   help="Where relative video paths resolve.")
     @click.option("--batch-size", type=click.IntRange(min=1), default=None,

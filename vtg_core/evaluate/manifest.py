@@ -46,6 +46,16 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+def sha256_path(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, or of a folder's files (relative names and contents, hidden ones left out)."""
+    root = Path(path)
+    if not root.is_dir():
+        return sha256_file(root)
+    files = {f.relative_to(root).as_posix(): sha256_file(f) for f in sorted(root.rglob("*"))
+             if f.is_file() and not any(part.startswith(".") for part in f.relative_to(root).parts)}
+    return _combined(files)
+
+
 def sha256_json(data: Any) -> str:
     """Hex SHA-256 of ``data`` as canonical JSON (sorted keys, no whitespace)."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
@@ -127,7 +137,7 @@ def data_fingerprint(path: str | os.PathLike[str], samples: Sequence[Any]) -> di
     sizes = [os.path.getsize(v) for v in videos if os.path.isfile(v)]
     return {
         "path": str(Path(path).resolve()),
-        "sha256": sha256_file(path),
+        "sha256": sha256_path(path),
         "num_samples": len(samples),
         "sample_ids_sha256": sha256_json([s.id for s in samples]),
         "videos": {"count": len(videos), "found": len(sizes), "total_bytes": sum(sizes)},

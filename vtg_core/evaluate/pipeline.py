@@ -118,7 +118,7 @@ def run_evaluation(
     from ..train.run import build_task, load_split
     from .loading import checkpoint_config
 
-    if not os.path.isfile(data):
+    if not os.path.exists(data):  # a folder is fine for tasks that read data sets saved to disk
         raise DataError(f"annotation file not found: {data}")
     if rank is not None or world_size is not None:
         ctx = DistContext(rank=rank or 0, world_size=world_size or 1, local_rank=rank or 0)
@@ -153,7 +153,7 @@ def run_evaluation(
     from ..config.loader import to_dict
 
     token = run_token({"model": str(Path(model).resolve()) if Path(model).exists() else model,
-                       "checkpoint": _stat_identity(model), "base_model": base_model, "data": mf.sha256_file(data),
+                       "checkpoint": _stat_identity(model), "base_model": base_model, "data": mf.sha256_path(data),
                        "config": to_dict(config), "batch_size": bs, "max_new_tokens": new_tokens,
                        "world_size": ctx.world_size, "video_dir": video_dir})
     out_dir = output_dir or os.path.join(DEFAULT_OUTPUT_ROOT, f"{config.task}-{Path(data).stem}-{token}")

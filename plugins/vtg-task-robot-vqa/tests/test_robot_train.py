@@ -104,6 +104,17 @@ def test_multi_image_lora_training_then_evaluate_with_saved_predictions(vtg_cli,
     rows = [json.loads(line) for line in Path(report["predictions_path"]).read_text().splitlines()]
     assert len(rows) == 4 and {r["ground_truth"] for r in rows} <= {str(n) for n in range(101)}
 
+    # The core's `vtg eval` takes the data set folder too, with the same metrics and a manifest.
+    core = tmp_path / "core-eval"
+    result = CliRunner().invoke(vtg_cli, ["eval", "--task", "robot_vqa", "--model", str(final), "--data",
+                                          splits["val"], "--output-dir", str(core)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((core / "metrics.json").read_text())
+    flat = metrics.get("metrics", metrics)
+    assert flat["num_preference"] + flat["num_progress"] == 4 and "preference_accuracy" in flat
+    manifest = json.loads((core / "manifest.json").read_text())
+    assert manifest["data"]["num_samples"] == 4 and len(manifest["data"]["sha256"]) == 64
+
 
 def test_offline_demo_trains_without_data(vtg_cli, tmp_path):
     result = CliRunner().invoke(vtg_cli, ["train", "--task", "robot_vqa", "--max-steps", "1", "--output-dir",
