@@ -123,3 +123,18 @@ def test_internvl_context_tokens_per_frame():
     assert n_ctx == 3 * processor.image_seq_length
     with torch.no_grad():
         assert model(**out).logits.shape[:2] == out["input_ids"].shape
+
+
+def test_internvl_images_render_as_context_tokens_the_processor_expands():
+    # Multi-image conversations (robot_vqa's --use_multi_image): the template's image placeholder must
+    # be the tokenizer's context_image_token, or the processor leaves the images without tokens.
+    from vtg_core.backends.video_inputs import encode
+
+    model, processor = testing.tiny_model("internvl")
+    msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": "1 or 2?"}]}]
+    frames = [_frames(1, 32)[0], _frames(1, 32)[0]]
+    out = encode(processor, msgs, frames, "1", family="internvl")
+    assert out["pixel_values"].shape[0] == 2
+    assert int((out["input_ids"] == model.config.image_token_id).sum()) == 2 * processor.image_seq_length
+    with torch.no_grad():
+        assert torch.isfinite(model(**out).loss)

@@ -118,10 +118,12 @@ QWEN_CHAT_TEMPLATE = (
     "{%- endif %}"
 )
 
-# InternVL's template renders a video as the <video> placeholder the processor expands per frame.
+# InternVL's template renders a video as the <video> placeholder the processor expands per frame, and
+# an image as <IMG_CONTEXT> (the tokenizer's context_image_token, which the processor expands), as the
+# released InternVL3 "-hf" templates do.
 INTERNVL_CHAT_TEMPLATE = QWEN_CHAT_TEMPLATE.replace(
     "<|vision_start|><|video_pad|><|vision_end|>", "<video>\\n"
-).replace("<|vision_start|><|image_pad|><|vision_end|>", "<image>\\n")
+).replace("<|vision_start|><|image_pad|><|vision_end|>", "<IMG_CONTEXT>\\n")
 
 _VOCAB_SIZE = 1024  # trained BPE size incl. the 256 byte symbols; tiny embeddings, short sequences
 
